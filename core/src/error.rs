@@ -1,0 +1,28 @@
+//! Configuration errors: the only `Err` the core returns. Network input never errors; it is
+//! answered or counted and dropped.
+
+use crate::config::Location;
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A problem at a place in a Corefile (or a file it names).
+    #[error("{location}: {message}")]
+    At {
+        /// File and line.
+        location: Location,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// A problem with no single place, e.g. a file that cannot be read.
+    #[error("{0}")]
+    General(String),
+}
+
+impl ConfigError {
+    /// An error at `location`.
+    pub fn at(location: &Location, message: impl Into<String>) -> Self {
+        ConfigError::At { location: location.clone(), message: message.into() }
+    }
+}
