@@ -73,10 +73,7 @@ impl Name {
 
     /// The labels from the leftmost on, without the root label.
     pub fn labels(&self) -> impl DoubleEndedIterator<Item = &[u8]> + '_ {
-        self.0
-            .iter()
-            .filter(|l| !l.is_root())
-            .map(Label::as_slice)
+        self.0.iter().filter(|l| !l.is_root()).map(Label::as_slice)
     }
 
     /// True if `self` is `zone` or below it, label-aware and ignoring ASCII case.
@@ -148,7 +145,7 @@ impl Ord for Name {
                 (None, None) => return std::cmp::Ordering::Equal,
                 (None, Some(_)) => return std::cmp::Ordering::Less,
                 (Some(_), None) => return std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => match x.composed_cmp(y) {
+                (Some(x), Some(y)) => match x.lowercase_composed_cmp(y) {
                     std::cmp::Ordering::Equal => {}
                     o => return o,
                 },
@@ -210,18 +207,31 @@ mod tests {
 
     #[test]
     fn building_keeps_case_and_rejects_long_names() {
-        let built = Name::from_labels([&b"A-demo"[..], b"svc"], &n("cluster-a.local.")).expect("ok");
+        let built =
+            Name::from_labels([&b"A-demo"[..], b"svc"], &n("cluster-a.local.")).expect("ok");
         assert_eq!(built.to_string(), "A-demo.svc.cluster-a.local.");
-        let long = [b"x".repeat(60); 5];
+        let long: Vec<Vec<u8>> = (0..5).map(|_| b"x".repeat(60)).collect();
         assert!(Name::from_labels(long.iter().map(|l| l.as_slice()), &n("local.")).is_err());
     }
 
     #[test]
     fn ordering_is_canonical() {
-        let mut names = vec![n("b.example."), n("A.example."), n("example."), n("z.a.example.")];
+        let mut names = [
+            n("b.example."),
+            n("A.example."),
+            n("example."),
+            n("z.a.example."),
+        ];
         names.sort();
         let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["example.", "A.example.", "z.a.example.", "b.example."]);
+        assert_eq!(
+            shown,
+            ["example.", "A.example.", "z.a.example.", "b.example."]
+        );
+        assert_eq!(
+            n("A.Example.").cmp(&n("a.example.")),
+            std::cmp::Ordering::Equal
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl ClientQuery {
     /// Validates a client message. Never panics, whatever the bytes.
     pub fn parse(bytes: Bytes) -> Result<ClientQuery, QueryError> {
         let size = bytes.len();
-        let msg = Message::from_octets(bytes).map_err(|_| QueryError::Drop("shorter than a DNS header"))?;
+        let msg = Message::from_octets(bytes)
+            .map_err(|_| QueryError::Drop("shorter than a DNS header"))?;
         let header = msg.header();
         if header.qr() {
             return Err(QueryError::Drop("a response where a query was expected"));
@@ -88,7 +89,11 @@ impl ClientQuery {
         let counts = msg.header_counts();
         if counts.qdcount() != 1 {
             let question = None;
-            let rcode = if header.opcode() == Opcode::QUERY { Rcode::FORMERR } else { Rcode::NOTIMP };
+            let rcode = if header.opcode() == Opcode::QUERY {
+                Rcode::FORMERR
+            } else {
+                Rcode::NOTIMP
+            };
             return Err(reply(question, None, rcode, "QDCOUNT is not 1"));
         }
         let question = match msg.sole_question() {
@@ -99,7 +104,12 @@ impl ClientQuery {
             Err(_) => return Err(reply(None, None, Rcode::FORMERR, "malformed question")),
         };
         if header.opcode() != Opcode::QUERY {
-            return Err(reply(Some(question), None, Rcode::NOTIMP, "opcode is not QUERY"));
+            return Err(reply(
+                Some(question),
+                None,
+                Rcode::NOTIMP,
+                "opcode is not QUERY",
+            ));
         }
         let edns = match validate_sections(&msg) {
             Ok(edns) => edns,
@@ -121,12 +131,31 @@ impl ClientQuery {
         }
         let (qname, qtype, qclass) = question;
         if qclass != Class::IN {
-            return Err(reply(Some((qname, qtype, qclass)), edns, Rcode::REFUSED, "class is not IN"));
+            return Err(reply(
+                Some((qname, qtype, qclass)),
+                edns,
+                Rcode::REFUSED,
+                "class is not IN",
+            ));
         }
         if matches!(qtype, Rtype::OPT | Rtype::TSIG | Rtype::TKEY) {
-            return Err(reply(Some((qname, qtype, qclass)), edns, Rcode::FORMERR, "meta type in question"));
+            return Err(reply(
+                Some((qname, qtype, qclass)),
+                edns,
+                Rcode::FORMERR,
+                "meta type in question",
+            ));
         }
-        Ok(ClientQuery { id: header.id(), rd: header.rd(), cd: header.cd(), qname, qtype, qclass, edns, size })
+        Ok(ClientQuery {
+            id: header.id(),
+            rd: header.rd(),
+            cd: header.cd(),
+            qname,
+            qtype,
+            qclass,
+            edns,
+            size,
+        })
     }
 
     /// The largest UDP reply this client accepts: 512 without EDNS, else its EDNS size
@@ -163,7 +192,11 @@ fn validate_sections(msg: &Message<Bytes>) -> Result<Option<Edns>, &'static str>
                     .map_err(|_| "malformed OPT record")?
                     .ok_or("malformed OPT record")?;
                 let opt = domain::base::opt::OptRecord::from_record(opt);
-                edns = Some(Edns { udp_size: opt.udp_payload_size(), dnssec_ok: opt.dnssec_ok(), version: opt.version() });
+                edns = Some(Edns {
+                    udp_size: opt.udp_payload_size(),
+                    dnssec_ok: opt.dnssec_ok(),
+                    version: opt.version(),
+                });
             } else {
                 record
                     .to_any_record::<domain::rdata::AllRecordData<Bytes, domain::base::name::ParsedName<Bytes>>>()

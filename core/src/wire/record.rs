@@ -8,9 +8,7 @@ use domain::base::iana::{Class, Rtype};
 use domain::base::name::Name as DName;
 use domain::base::rdata::RecordData;
 use domain::base::{CharStr, Serial, Ttl};
-use domain::rdata::{
-    AllRecordData, Cname, Dname, Hinfo, Mx, Ns, Ptr, Soa, Srv, Txt, A, Aaaa,
-};
+use domain::rdata::{Aaaa, AllRecordData, Cname, Dname, Hinfo, Mx, Ns, Ptr, Soa, Srv, Txt, A};
 
 use super::Name;
 
@@ -67,7 +65,10 @@ impl Record {
 
     /// The same record with another owner.
     pub fn with_owner(&self, owner: Name) -> Record {
-        Record { owner, ..self.clone() }
+        Record {
+            owner,
+            ..self.clone()
+        }
     }
 
     /// The same record with another TTL.
@@ -106,7 +107,10 @@ impl Record {
     /// Applies `rename` to the owner and to every name inside the RDATA of the types whose
     /// RDATA holds names (SRV, CNAME, DNAME, PTR, NS, MX, SOA). `rename` returns `None` to
     /// keep a name. Returns `None` if a renamed name would not fit in 255 bytes.
-    pub fn rename(&self, mut rename: impl FnMut(&Name) -> Option<Result<Name, super::NameError>>) -> Option<Record> {
+    pub fn rename(
+        &self,
+        mut rename: impl FnMut(&Name) -> Option<Result<Name, super::NameError>>,
+    ) -> Option<Record> {
         let mut apply = |n: &DName<Bytes>| -> Option<DName<Bytes>> {
             match rename(&Name(n.clone())) {
                 None => Some(n.clone()),
@@ -126,7 +130,9 @@ impl Record {
             AllRecordData::Dname(d) => AllRecordData::Dname(Dname::new(apply(d.dname())?)),
             AllRecordData::Ptr(p) => AllRecordData::Ptr(Ptr::new(apply(p.ptrdname())?)),
             AllRecordData::Ns(n) => AllRecordData::Ns(Ns::new(apply(n.nsdname())?)),
-            AllRecordData::Mx(m) => AllRecordData::Mx(Mx::new(m.preference(), apply(m.exchange())?)),
+            AllRecordData::Mx(m) => {
+                AllRecordData::Mx(Mx::new(m.preference(), apply(m.exchange())?))
+            }
             AllRecordData::Soa(s) => AllRecordData::Soa(Soa::new(
                 apply(s.mname())?,
                 apply(s.rname())?,
@@ -138,7 +144,12 @@ impl Record {
             )),
             other => other.clone(),
         };
-        Some(Record { owner: Name(owner), class: self.class, ttl: self.ttl, data })
+        Some(Record {
+            owner: Name(owner),
+            class: self.class,
+            ttl: self.ttl,
+            data,
+        })
     }
 
     /// An IN A record.
@@ -167,8 +178,19 @@ impl Record {
     }
 
     /// An IN SRV record.
-    pub fn srv(owner: Name, ttl: u32, priority: u16, weight: u16, port: u16, target: Name) -> Record {
-        Self::new_in(owner, ttl, AllRecordData::Srv(Srv::new(priority, weight, port, target.0)))
+    pub fn srv(
+        owner: Name,
+        ttl: u32,
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: Name,
+    ) -> Record {
+        Self::new_in(
+            owner,
+            ttl,
+            AllRecordData::Srv(Srv::new(priority, weight, port, target.0)),
+        )
     }
 
     /// An IN SOA record.
@@ -201,7 +223,12 @@ impl Record {
     }
 
     fn new_in(owner: Name, ttl: u32, data: Data) -> Record {
-        Record { owner, class: Class::IN, ttl, data }
+        Record {
+            owner,
+            class: Class::IN,
+            ttl,
+            data,
+        }
     }
 
     /// True if both records are the same RR apart from TTL: owner (ignoring case), type,
@@ -218,6 +245,14 @@ impl Record {
 
 impl std::fmt::Display for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {} {} {}", self.owner, self.ttl, self.class, self.rtype(), self.data)
+        write!(
+            f,
+            "{} {} {} {} {}",
+            self.owner,
+            self.ttl,
+            self.class,
+            self.rtype(),
+            self.data
+        )
     }
 }

@@ -40,8 +40,8 @@ pub struct ReplyHeader<'a> {
     pub question: Option<(&'a Name, Rtype, Class)>,
     /// `Some(do_bit)` if the reply carries an OPT record.
     pub edns_do: Option<bool>,
-    /// An Extended DNS Error (only sent when the reply carries OPT).
-    pub ede: Option<&'a Ede>,
+    /// Extended DNS Errors (only sent when the reply carries OPT).
+    pub ede: &'a [Ede],
 }
 
 /// Replies holding more records than this use a tree compressor; smaller ones a static one
@@ -51,7 +51,12 @@ const STATIC_COMPRESSOR_RECORDS: usize = 16;
 /// Builds a reply into `buf` no larger than `limit` bytes. Records are added in section order
 /// and the first one that does not fit ends the adding: the rest (additional first, since it
 /// comes last) is dropped and TC is set. Returns the message and whether it was truncated.
-pub fn write_reply(buf: &mut BytesMut, header: &ReplyHeader<'_>, sections: [&[Record]; 3], limit: usize) -> (Bytes, bool) {
+pub fn write_reply(
+    buf: &mut BytesMut,
+    header: &ReplyHeader<'_>,
+    sections: [&[Record]; 3],
+    limit: usize,
+) -> (Bytes, bool) {
     buf.clear();
     let total: usize = sections.iter().map(|s| s.len()).sum();
     let result = if total <= STATIC_COMPRESSOR_RECORDS {
@@ -68,7 +73,12 @@ pub fn write_reply(buf: &mut BytesMut, header: &ReplyHeader<'_>, sections: [&[Re
         Err(_) => {
             // Only a question that cannot fit at all gets here: answer with the bare header.
             buf.clear();
-            let minimal = ReplyHeader { question: None, ede: None, rcode: u16::from(domain::base::iana::Rcode::SERVFAIL.to_int()), ..header.clone() };
+            let minimal = ReplyHeader {
+                question: None,
+                ede: &[],
+                rcode: u16::from(domain::base::iana::Rcode::SERVFAIL.to_int()),
+                ..header.clone()
+            };
             let tc = MessageBuilder::from_target(StaticCompressor::new(&mut *buf))
                 .map_err(|_| PushError::ShortBuf)
                 .and_then(|m| build(m, &minimal, [&[], &[], &[]], limit))
@@ -82,12 +92,18 @@ pub fn write_reply(buf: &mut BytesMut, header: &ReplyHeader<'_>, sections: [&[Re
 fn opt_len(header: &ReplyHeader<'_>) -> usize {
     match header.edns_do {
         None => 0,
-        Some(_) => 11 + header.ede.map_or(0, |e| 4 + 2 + e.text.len().min(EDE_TEXT_MAX)),
+        Some(_) => {
+            11 + header
+                .ede
+                .iter()
+                .map(|e| 4 + 2 + e.text.len().min(EDE_TEXT_MAX))
+                .sum::<usize>()
+        }
     }
 }
 
-/// EDE text is kept short enough to always fit in a 512-byte reply.
-const EDE_TEXT_MAX: usize = 200;
+/// EDE text is kept short enough that two of them always fit in a 512-byte reply.
+const EDE_TEXT_MAX: usize = 150;
 
 fn build<T: Composer>(
     mut msg: MessageBuilder<T>,
@@ -95,7 +111,9 @@ fn build<T: Composer>(
     sections: [&[Record]; 3],
     limit: usize,
 ) -> Result<bool, PushError> {
-    let rcode = OptRcode::checked_from_int(header.rcode).unwrap_or(OptRcode::SERVFAIL);
+    // `OptRcode::checked_from_int` in domain 0.12.3 rejects every non-zero value (its mask
+    // test is inverted), so mask explicitly: RCODEs are 12 bits.
+    let rcode = OptRcode::masked_from_int(header.rcode & 0x0fff);
     {
         let h = msg.header_mut();
         h.set_id(header.id);
@@ -116,7 +134,10 @@ fn build<T: Composer>(
     let mut truncated = false;
     let mut answer = q.answer();
     for record in sections[0] {
-        if answer.push((&record.owner.0, record.class, record.ttl, &record.data)).is_err() {
+        if answer
+            .push((&record.owner.0, record.class, record.ttl, &record.data))
+            .is_err()
+        {
             truncated = true;
             break;
         }
@@ -124,7 +145,10 @@ fn build<T: Composer>(
     let mut authority = answer.authority();
     if !truncated {
         for record in sections[1] {
-            if authority.push((&record.owner.0, record.class, record.ttl, &record.data)).is_err() {
+            if authority
+                .push((&record.owner.0, record.class, record.ttl, &record.data))
+                .is_err()
+            {
                 truncated = true;
                 break;
             }
@@ -133,7 +157,10 @@ fn build<T: Composer>(
     let mut additional = authority.additional();
     if !truncated {
         for record in sections[2] {
-            if additional.push((&record.owner.0, record.class, record.ttl, &record.data)).is_err() {
+            if additional
+                .push((&record.owner.0, record.class, record.ttl, &record.data))
+                .is_err()
+            {
                 truncated = true;
                 break;
             }
@@ -145,9 +172,12 @@ fn build<T: Composer>(
             opt.set_udp_payload_size(EDNS_UDP_SIZE);
             opt.set_dnssec_ok(dnssec_ok);
             opt.set_rcode(rcode);
-            if let Some(ede) = header.ede {
+            for ede in header.ede {
                 let text = truncate_utf8(&ede.text, EDE_TEXT_MAX);
-                if let Ok(e) = ExtendedError::<Vec<u8>>::new_with_str(ExtendedErrorCode::from_int(ede.code), text) {
+                if let Ok(e) = ExtendedError::<Vec<u8>>::new_with_str(
+                    ExtendedErrorCode::from_int(ede.code),
+                    text,
+                ) {
                     opt.push(&e)?;
                 }
             }
@@ -174,7 +204,15 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
 
 /// Builds a sub-query: RD and CD as given, our own OPT (UDP size 1232, DO as given) and no
 /// other options.
-pub fn write_query(buf: &mut BytesMut, id: u16, qname: &Name, qtype: Rtype, rd: bool, cd: bool, dnssec_ok: bool) -> Bytes {
+pub fn write_query(
+    buf: &mut BytesMut,
+    id: u16,
+    qname: &Name,
+    qtype: Rtype,
+    rd: bool,
+    cd: bool,
+    dnssec_ok: bool,
+) -> Bytes {
     buf.clear();
     let mut msg = MessageBuilder::from_target(&mut *buf).expect("an empty BytesMut takes a header");
     {
@@ -184,7 +222,8 @@ pub fn write_query(buf: &mut BytesMut, id: u16, qname: &Name, qtype: Rtype, rd: 
         h.set_cd(cd);
     }
     let mut q = msg.question();
-    q.push(Question::new(&qname.0, qtype, Class::IN)).expect("a name of at most 255 bytes fits");
+    q.push(Question::new(&qname.0, qtype, Class::IN))
+        .expect("a name of at most 255 bytes fits");
     let mut additional = q.additional();
     additional
         .opt(|opt| {
@@ -194,4 +233,31 @@ pub fn write_query(buf: &mut BytesMut, id: u16, qname: &Name, qtype: Rtype, rd: 
         })
         .expect("an OPT header fits");
     buf.split().freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::base::iana::Rcode;
+
+    #[test]
+    fn empty_refused_reply_keeps_its_rcode() {
+        let name = Name::parse("example.com.").unwrap();
+        let header = ReplyHeader {
+            id: 7,
+            opcode: Opcode::QUERY,
+            rd: true,
+            cd: false,
+            aa: false,
+            ra: false,
+            rcode: u16::from(Rcode::REFUSED.to_int()),
+            question: Some((&name, Rtype::A, Class::IN)),
+            edns_do: None,
+            ede: &[],
+        };
+        let mut buf = BytesMut::new();
+        let (bytes, tc) = write_reply(&mut buf, &header, [&[], &[], &[]], 512);
+        assert!(!tc);
+        assert_eq!(bytes[3] & 0x0f, 5);
+    }
 }

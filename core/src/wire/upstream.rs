@@ -44,7 +44,9 @@ impl UpstreamReply {
         if !header.qr() {
             return Err("a query where a reply was expected");
         }
-        let question = msg.sole_question().map_err(|_| "not exactly one well-formed question")?;
+        let question = msg
+            .sole_question()
+            .map_err(|_| "not exactly one well-formed question")?;
         let qname: DName<Bytes> = question.qname().clone().flatten_into();
         let head = UpstreamHead {
             id: header.id(),
@@ -63,7 +65,10 @@ impl UpstreamReply {
     /// malformed or not of class IN.
     pub fn sections(&self) -> Result<[Vec<Record>; 3], &'static str> {
         let mut out: [Vec<Record>; 3] = Default::default();
-        let mut section = self.msg.answer().map_err(|_| "malformed question section")?;
+        let mut section = self
+            .msg
+            .answer()
+            .map_err(|_| "malformed question section")?;
         let mut index = 0;
         loop {
             for record in &mut section {
@@ -79,7 +84,12 @@ impl UpstreamReply {
                     .map_err(|_| "malformed record data")?;
                 let owner: DName<Bytes> = parsed.owner().clone().flatten_into();
                 let data: AllRecordData<Bytes, DName<Bytes>> = parsed.data().clone().flatten_into();
-                out[index].push(Record { owner: Name(owner), class: Class::IN, ttl: parsed.ttl().as_secs(), data });
+                out[index].push(Record {
+                    owner: Name(owner),
+                    class: Class::IN,
+                    ttl: parsed.ttl().as_secs(),
+                    data,
+                });
             }
             match section.next_section() {
                 Ok(Some(next)) if index < 2 => {

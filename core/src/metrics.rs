@@ -1,0 +1,31 @@
+//! Counters kept by the core as plain numbers; the runtimes expose them. Everything that is
+//! dropped rather than answered is counted here, so nothing disappears silently.
+
+/// Counters since the gateway was created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Client messages received.
+    pub client_messages: u64,
+    /// Client messages dropped without a reply (not a DNS header, or a response).
+    pub client_dropped: u64,
+    /// Replies sent to clients.
+    pub replies: u64,
+    /// Replies sent with TC=1 because they did not fit the client's limit.
+    pub truncated_replies: u64,
+    /// Sub-queries sent (every attempt counts).
+    pub upstream_attempts: u64,
+    /// Upstream replies that matched no attempt (unknown source/ID, or late).
+    pub upstream_unmatched: u64,
+    /// Upstream replies that matched source and ID but not the question or transport.
+    pub upstream_mismatched: u64,
+    /// Upstream replies that were not valid DNS.
+    pub upstream_malformed: u64,
+    /// Attempts that ran out of time.
+    pub upstream_timeouts: u64,
+    /// Attempts the driver reported as failed.
+    pub upstream_failures: u64,
+    /// Upstream replies with TC=1 retried over TCP.
+    pub upstream_tc_retries: u64,
+    /// Gathered replies sent without every cluster's answer.
+    pub partial_replies: u64,
+}

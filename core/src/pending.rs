@@ -1,0 +1,139 @@
+//! Queries in flight and their upstream attempts: ID allocation from the seeded CSPRNG and
+//! strict matching of replies (source address, ID, transport and question must all agree).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::gather::Outcome;
+use crate::transmit::{AttemptId, ClientAddr, UpstreamTransport};
+use crate::wire::{ClientQuery, Name};
+
+/// What a client query is waiting for.
+pub(crate) enum Kind {
+    /// A gathered query: parts are clusters.
+    Gather { prefixed: bool },
+    /// A plain `forward`: one part.
+    Proxy { forward: usize },
+}
+
+/// One cluster (or the one upstream set) of a query.
+pub(crate) struct Part {
+    /// Index of the cluster in the gather configuration (0 for proxies).
+    pub(crate) cluster: usize,
+    /// The name asked of the upstream.
+    pub(crate) subname: Name,
+    /// `None` while waiting.
+    pub(crate) outcome: Option<Outcome>,
+    /// The attempt in flight, if any.
+    pub(crate) attempt: Option<AttemptId>,
+    /// Attempts made so far (a TC retry over TCP does not count).
+    pub(crate) tries: u8,
+    /// AA and RA of the upstream reply (proxies copy them).
+    pub(crate) flags: (bool, bool),
+}
+
+pub(crate) struct Query {
+    pub(crate) client: ClientAddr,
+    pub(crate) query: ClientQuery,
+    pub(crate) block: usize,
+    pub(crate) started: Instant,
+    pub(crate) kind: Kind,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) waiting: usize,
+}
+
+pub(crate) struct Attempt {
+    pub(crate) query: u64,
+    pub(crate) part: usize,
+    pub(crate) addr: SocketAddr,
+    pub(crate) transport: UpstreamTransport,
+    pub(crate) dns_id: u16,
+    /// Index of the upstream within its forward.
+    pub(crate) upstream: usize,
+}
+
+/// The tables of queries and attempts.
+pub(crate) struct Pending {
+    pub(crate) queries: HashMap<u64, Query>,
+    pub(crate) attempts: HashMap<AttemptId, Attempt>,
+    by_wire: HashMap<(SocketAddr, u16), AttemptId>,
+    rng: ChaCha20Rng,
+    next_query: u64,
+    next_attempt: u64,
+}
+
+impl Pending {
+    pub(crate) fn new(seed: [u8; 32]) -> Pending {
+        Pending {
+            queries: HashMap::new(),
+            attempts: HashMap::new(),
+            by_wire: HashMap::new(),
+            rng: ChaCha20Rng::from_seed(seed),
+            next_query: 0,
+            next_attempt: 0,
+        }
+    }
+
+    pub(crate) fn insert_query(&mut self, query: Query) -> u64 {
+        self.next_query += 1;
+        self.queries.insert(self.next_query, query);
+        self.next_query
+    }
+
+    /// Registers an attempt with a DNS ID that is unpredictable and not in use towards
+    /// `addr`. Returns the attempt and the ID to put on the wire.
+    pub(crate) fn insert_attempt(
+        &mut self,
+        query: u64,
+        part: usize,
+        addr: SocketAddr,
+        transport: UpstreamTransport,
+        upstream: usize,
+    ) -> (AttemptId, u16) {
+        let mut dns_id = self.rng.next_u32() as u16;
+        while self.by_wire.contains_key(&(addr, dns_id)) {
+            dns_id = self.rng.next_u32() as u16;
+        }
+        self.next_attempt += 1;
+        let id = AttemptId(self.next_attempt);
+        self.by_wire.insert((addr, dns_id), id);
+        self.attempts.insert(
+            id,
+            Attempt {
+                query,
+                part,
+                addr,
+                transport,
+                dns_id,
+                upstream,
+            },
+        );
+        (id, dns_id)
+    }
+
+    /// The attempt a reply from `addr` with `dns_id` belongs to.
+    pub(crate) fn match_reply(&self, addr: SocketAddr, dns_id: u16) -> Option<AttemptId> {
+        self.by_wire.get(&(addr, dns_id)).copied()
+    }
+
+    pub(crate) fn remove_attempt(&mut self, id: AttemptId) -> Option<Attempt> {
+        let attempt = self.attempts.remove(&id)?;
+        self.by_wire.remove(&(attempt.addr, attempt.dns_id));
+        Some(attempt)
+    }
+
+    /// Removes a query and every attempt still in flight for it.
+    pub(crate) fn remove_query(&mut self, key: u64) -> Option<Query> {
+        let query = self.queries.remove(&key)?;
+        for part in &query.parts {
+            if let Some(attempt) = part.attempt {
+                self.remove_attempt(attempt);
+            }
+        }
+        Some(query)
+    }
+}
