@@ -1,18 +1,75 @@
-//! gatherdns core.
+//! gatherdns-core: the sans-IO state machine of gatherdns, a DNS server that answers a
+//! distributed domain by asking every cluster's DNS at once and merging the answers.
+//!
+//! The core owns no sockets, reads no clock and draws no OS randomness: the driver passes the
+//! time into every call and a seed into [`Gateway::new`]. Inputs are `handle_*` calls,
+//! outputs are drained with `poll_*`.
+//!
+//! # Run loop
+//!
+//! After every `handle_*` call, drain [`Gateway::poll_transmit`] and [`Gateway::poll_event`]
+//! until they return `None`, then wait until the next input or [`Gateway::poll_timeout`],
+//! whichever comes first, and call [`Gateway::handle_timeout`] when the deadline has passed.
+//! Never wait with outputs still queued.
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use gatherdns_core::{ClientAddr, ClientTransport, Destination, Gateway, ListenerId};
+//!
+//! # fn recv() -> Option<(ClientAddr, Bytes)> { None }
+//! # fn send(_: Destination, _: Bytes) {}
+//! # fn wait_until(_: Option<Instant>) {}
+//! # let config = gatherdns_core::Config::default();
+//! let mut gateway = Gateway::new(config, Instant::now(), [7; 32]).expect("valid config");
+//! loop {
+//!     // 1. One input per wake: a client message (or an upstream one, or a failure).
+//!     if let Some((from, msg)) = recv() {
+//!         gateway.handle_client_message(Instant::now(), from, msg);
+//!     }
+//!     // 2. Timers: harmless when called early.
+//!     gateway.handle_timeout(Instant::now());
+//!     // 3. Drain everything the core queued.
+//!     while let Some(t) = gateway.poll_transmit() {
+//!         send(t.destination, t.payload);
+//!     }
+//!     while let Some(event) = gateway.poll_event() {
+//!         println!("{event:?}");
+//!     }
+//!     // 4. Sleep until the next input or deadline.
+//!     wait_until(gateway.poll_timeout());
+//! }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod answer;
+mod block;
+pub mod cli;
 pub mod config;
+pub mod corefile;
 pub mod error;
 pub mod event;
+pub mod framing;
+#[doc(hidden)]
 mod gateway;
+mod gather;
+pub mod loader;
+pub mod metrics;
+mod pending;
+mod respond;
+mod routing;
+mod timers;
 pub mod transmit;
 pub mod wire;
+pub mod zone;
 
 pub use answer::Answer;
 pub use config::Config;
 pub use error::ConfigError;
 pub use event::{Event, QueryLog};
 pub use gateway::Gateway;
-pub use transmit::{AttemptId, ClientAddr, ClientTransport, Destination, ListenerId, Transmit, UpstreamFailure, UpstreamTransport};
+pub use transmit::{
+    AttemptId, ClientAddr, ClientTransport, Destination, ListenerId, Transmit, UpstreamFailure,
+    UpstreamTransport,
+};
