@@ -1,1 +1,9 @@
+//! Test support for gatherdns: message helpers, the deterministic simulation harness, and
+//! (for end-to-end tests) DNS clients and server processes on loopback.
+#![allow(unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+pub mod dns_client;
+pub mod knot;
+pub mod message;
+pub mod server;
+pub mod sim;

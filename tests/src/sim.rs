@@ -1,0 +1,387 @@
+//! Deterministic simulation of a gateway and its upstreams: a simulated clock, a network
+//! with fixed latency, and upstreams that answer from zones or misbehave on purpose. Nothing
+//! sleeps and nothing touches a socket; `drive_bounded` fails a test that never goes idle.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use gatherdns_core::corefile::{parse_corefile_text, ParseOptions};
+use gatherdns_core::loader::MemLoader;
+use gatherdns_core::wire::{write_reply, ClientQuery, Name, Opcode, ReplyHeader, MAX_MESSAGE_LEN};
+use gatherdns_core::zone::Zone;
+use gatherdns_core::{
+    ClientAddr, ClientTransport, Destination, Event, Gateway, ListenerId, UpstreamFailure,
+    UpstreamTransport,
+};
+
+use crate::message::{QuerySpec, Reply};
+
+/// How a simulated upstream behaves.
+pub enum Behaviour {
+    /// Answers from its zone.
+    Answer,
+    /// Never answers.
+    Silent,
+    /// The driver reports every attempt as unreachable.
+    Unreachable,
+    /// Replies with these bytes (ID patched in unless `keep_id`).
+    Raw { bytes: Vec<u8>, keep_id: bool },
+    /// Answers from its zone, but first sends a reply with the wrong ID and one for another
+    /// question, and one from another source address.
+    Spoofed,
+}
+
+/// A simulated upstream DNS server.
+pub struct Upstream {
+    pub zone: Option<Zone>,
+    pub behaviour: Behaviour,
+    /// Extra delay before answering.
+    pub delay: Duration,
+    /// Over UDP, replies larger than this are sent truncated (TC=1, no records).
+    pub udp_limit: usize,
+    /// Every query it received.
+    pub received: Vec<(UpstreamTransport, Bytes)>,
+}
+
+enum Delivery {
+    ToGateway {
+        from: SocketAddr,
+        transport: UpstreamTransport,
+        msg: Bytes,
+    },
+    Failure(gatherdns_core::AttemptId),
+}
+
+/// A reply the client received.
+#[derive(Clone, Debug)]
+pub struct ClientReply {
+    pub client: ClientAddr,
+    pub bytes: Bytes,
+    pub at: Instant,
+}
+
+impl ClientReply {
+    pub fn parse(&self) -> Reply {
+        Reply::parse(&self.bytes)
+    }
+}
+
+pub struct Sim {
+    pub gw: Gateway,
+    pub epoch: Instant,
+    pub now: Instant,
+    pub upstreams: BTreeMap<SocketAddr, Upstream>,
+    pub replies: Vec<ClientReply>,
+    pub events: Vec<Event>,
+    pub latency: Duration,
+    queue: Vec<(Instant, u64, Delivery)>,
+    seq: u64,
+    next_port: u16,
+}
+
+/// Parses a Corefile held in memory, with zone files as extra in-memory files.
+pub fn config(corefile: &str, files: &[(&str, &str)]) -> gatherdns_core::Config {
+    let mut loader = MemLoader::new();
+    for (path, text) in files {
+        loader = loader.file(path, *text);
+    }
+    parse_corefile_text(
+        Path::new("Corefile"),
+        corefile,
+        &loader,
+        &ParseOptions { default_port: 53 },
+    )
+    .unwrap_or_else(|e| panic!("test Corefile does not parse: {e}"))
+}
+
+impl Sim {
+    pub fn new(corefile: &str, files: &[(&str, &str)]) -> Sim {
+        let epoch = Instant::now();
+        let gw = Gateway::new(config(corefile, files), epoch, [42; 32])
+            .unwrap_or_else(|e| panic!("gateway: {e}"));
+        Sim {
+            gw,
+            epoch,
+            now: epoch,
+            upstreams: BTreeMap::new(),
+            replies: Vec::new(),
+            events: Vec::new(),
+            latency: Duration::from_millis(1),
+            queue: Vec::new(),
+            seq: 0,
+            next_port: 40000,
+        }
+    }
+
+    /// Adds an upstream at `addr` answering from a zone file.
+    pub fn upstream(&mut self, addr: &str, origin: &str, zonefile: &str) -> &mut Upstream {
+        let origin = Name::parse(origin).expect("valid origin");
+        let records = gatherdns_core::wire::parse_zonefile(zonefile, &origin)
+            .unwrap_or_else(|e| panic!("zone: {e}"));
+        let zone = Zone::new(origin, records).unwrap_or_else(|e| panic!("zone: {e}"));
+        self.add_upstream(
+            addr,
+            Upstream {
+                zone: Some(zone),
+                behaviour: Behaviour::Answer,
+                delay: Duration::ZERO,
+                udp_limit: MAX_MESSAGE_LEN,
+                received: Vec::new(),
+            },
+        )
+    }
+
+    /// Adds an upstream at `addr` with only a behaviour.
+    pub fn bare_upstream(&mut self, addr: &str, behaviour: Behaviour) -> &mut Upstream {
+        self.add_upstream(
+            addr,
+            Upstream {
+                zone: None,
+                behaviour,
+                delay: Duration::ZERO,
+                udp_limit: MAX_MESSAGE_LEN,
+                received: Vec::new(),
+            },
+        )
+    }
+
+    fn add_upstream(&mut self, addr: &str, upstream: Upstream) -> &mut Upstream {
+        let addr: SocketAddr = addr.parse().expect("socket address");
+        self.upstreams.insert(addr, upstream);
+        self.upstreams.get_mut(&addr).expect("just inserted")
+    }
+
+    pub fn client(&mut self, transport: ClientTransport) -> ClientAddr {
+        self.next_port += 1;
+        ClientAddr {
+            listener: ListenerId(0),
+            remote: SocketAddr::from(([127, 0, 0, 9], self.next_port)),
+            transport,
+        }
+    }
+
+    /// Sends a query from a new UDP client.
+    pub fn send(&mut self, spec: &QuerySpec) -> ClientAddr {
+        let client = self.client(ClientTransport::Udp);
+        self.send_from(client, spec.build());
+        client
+    }
+
+    pub fn send_from(&mut self, client: ClientAddr, msg: Bytes) {
+        self.gw.handle_client_message(self.now, client, msg);
+        self.drain();
+    }
+
+    /// Sends a query and drives until idle; returns the one reply (panics on zero or two).
+    pub fn ask(&mut self, spec: &QuerySpec) -> Reply {
+        let client = self.send(spec);
+        self.drive_bounded(10_000);
+        self.only_reply(client).parse()
+    }
+
+    /// The single reply `client` got.
+    pub fn only_reply(&self, client: ClientAddr) -> ClientReply {
+        let got: Vec<&ClientReply> = self.replies.iter().filter(|r| r.client == client).collect();
+        assert_eq!(
+            got.len(),
+            1,
+            "expected exactly one reply to {client:?}, got {}",
+            got.len()
+        );
+        got[0].clone()
+    }
+
+    fn drain(&mut self) {
+        while let Some(t) = self.gw.poll_transmit() {
+            match t.destination {
+                Destination::Client(client) => self.replies.push(ClientReply {
+                    client,
+                    bytes: t.payload,
+                    at: self.now,
+                }),
+                Destination::Upstream {
+                    attempt,
+                    addr,
+                    transport,
+                } => self.upstream_receives(attempt, addr, transport, t.payload),
+            }
+        }
+        while let Some(e) = self.gw.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn schedule(&mut self, after: Duration, delivery: Delivery) {
+        self.seq += 1;
+        self.queue.push((self.now + after, self.seq, delivery));
+    }
+
+    fn upstream_receives(
+        &mut self,
+        attempt: gatherdns_core::AttemptId,
+        addr: SocketAddr,
+        transport: UpstreamTransport,
+        payload: Bytes,
+    ) {
+        let latency = self.latency;
+        let Some(up) = self.upstreams.get_mut(&addr) else {
+            self.schedule(latency, Delivery::Failure(attempt));
+            return;
+        };
+        up.received.push((transport, payload.clone()));
+        let query = ClientQuery::parse(payload.clone()).expect("the gateway sends valid queries");
+        let delay = latency * 2 + up.delay;
+        let mut out: Vec<(SocketAddr, Bytes)> = Vec::new();
+        match &up.behaviour {
+            Behaviour::Silent => {}
+            Behaviour::Unreachable => {
+                self.schedule(latency, Delivery::Failure(attempt));
+                return;
+            }
+            Behaviour::Raw { bytes, keep_id } => {
+                let mut b = bytes.clone();
+                if !keep_id && b.len() >= 2 {
+                    b[..2].copy_from_slice(&query.id.to_be_bytes());
+                }
+                out.push((addr, Bytes::from(b)));
+            }
+            Behaviour::Answer | Behaviour::Spoofed => {
+                let reply = answer_from_zone(up, &query, transport);
+                if matches!(up.behaviour, Behaviour::Spoofed) {
+                    let mut wrong_id = reply.to_vec();
+                    wrong_id[..2].copy_from_slice(&query.id.wrapping_add(1).to_be_bytes());
+                    out.push((addr, Bytes::from(wrong_id)));
+                    let other = QuerySpec::new("evil.example.", query.qtype)
+                        .id(query.id)
+                        .build();
+                    let mut other = other.to_vec();
+                    other[2] |= 0x80; // a response for another question
+                    out.push((addr, Bytes::from(other)));
+                    let elsewhere = SocketAddr::new(addr.ip(), addr.port().wrapping_add(1));
+                    out.push((elsewhere, reply.clone()));
+                }
+                out.push((addr, reply));
+            }
+        }
+        for (from, msg) in out {
+            self.schedule(
+                delay,
+                Delivery::ToGateway {
+                    from,
+                    transport,
+                    msg,
+                },
+            );
+        }
+    }
+
+    /// Advances to the next network delivery or gateway deadline and handles it.
+    /// Returns false when there is nothing left to do.
+    pub fn step(&mut self) -> bool {
+        let next_delivery = self.queue.iter().map(|(at, seq, _)| (*at, *seq)).min();
+        let next_timer = self.gw.poll_timeout();
+        let delivery_first = match (next_delivery, next_timer) {
+            (None, None) => return false,
+            (Some((d, _)), Some(t)) => d <= t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if delivery_first {
+            let (at, seq) = next_delivery.expect("some");
+            let index = self
+                .queue
+                .iter()
+                .position(|(a, s, _)| *a == at && *s == seq)
+                .expect("present");
+            let (at, _, delivery) = self.queue.remove(index);
+            self.now = self.now.max(at);
+            match delivery {
+                Delivery::ToGateway {
+                    from,
+                    transport,
+                    msg,
+                } => self
+                    .gw
+                    .handle_upstream_message(self.now, from, transport, msg),
+                Delivery::Failure(attempt) => {
+                    self.gw
+                        .handle_upstream_failure(self.now, attempt, UpstreamFailure::Unreachable)
+                }
+            }
+        } else {
+            self.now = self.now.max(next_timer.expect("some"));
+            self.gw.handle_timeout(self.now);
+        }
+        self.drain();
+        true
+    }
+
+    /// Steps until idle; panics after `max` steps.
+    pub fn drive_bounded(&mut self, max: usize) {
+        for _ in 0..max {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("simulation did not go idle within {max} steps");
+    }
+
+    /// Advances the clock by `d`, handling everything due on the way.
+    pub fn advance(&mut self, d: Duration) {
+        let until = self.now + d;
+        loop {
+            let next_delivery = self.queue.iter().map(|(at, _, _)| *at).min();
+            let next = [next_delivery, self.gw.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.gw.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// Milliseconds since the simulation started.
+    pub fn elapsed_ms(&self, at: Instant) -> u128 {
+        at.duration_since(self.epoch).as_millis()
+    }
+}
+
+/// A reply from the upstream's zone, truncated over UDP beyond its limit.
+fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: UpstreamTransport) -> Bytes {
+    let zone = up.zone.as_ref().expect("answering upstreams have a zone");
+    let answer = zone.lookup(&query.qname, query.qtype);
+    let header = ReplyHeader {
+        id: query.id,
+        opcode: Opcode::QUERY,
+        rd: query.rd,
+        cd: query.cd,
+        aa: answer.aa,
+        ra: false,
+        rcode: u16::from(answer.rcode.to_int()),
+        question: Some((&query.qname, query.qtype, query.qclass)),
+        edns_do: query.edns.map(|e| e.dnssec_ok),
+        ede: &[],
+    };
+    let limit = match transport {
+        UpstreamTransport::Udp => up.udp_limit,
+        UpstreamTransport::Tcp => MAX_MESSAGE_LEN,
+    };
+    let mut buf = BytesMut::new();
+    write_reply(
+        &mut buf,
+        &header,
+        [&answer.answer, &answer.authority, &answer.additional],
+        limit,
+    )
+    .0
+}

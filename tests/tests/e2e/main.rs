@@ -1,0 +1,12 @@
+//! End-to-end tests: the real server binaries on loopback, asked by a real client, against the
+//! embedded demo (the server is its own cluster DNS) and against Knot DNS as the clusters'
+//! DNS. Every test runs once per binary in `BINARIES`. One test binary, modules per topic.
+
+mod cli;
+mod common;
+mod dig;
+mod gather;
+mod hygiene;
+mod knot;
+mod size;
+mod tcp;
