@@ -21,6 +21,12 @@ pub struct Answer {
 impl Answer {
     /// An empty answer with this RCODE.
     pub fn empty(rcode: Rcode, aa: bool) -> Answer {
-        Answer { rcode, aa, answer: Vec::new(), authority: Vec::new(), additional: Vec::new() }
+        Answer {
+            rcode,
+            aa,
+            answer: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+        }
     }
 }

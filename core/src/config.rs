@@ -126,7 +126,10 @@ impl ServerBlock {
         if self.bind.is_empty() {
             vec![SocketAddr::new(IpAddr::from([0u8; 4]), self.port)]
         } else {
-            self.bind.iter().map(|ip| SocketAddr::new(*ip, self.port)).collect()
+            self.bind
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, self.port))
+                .collect()
         }
     }
 }

@@ -23,6 +23,9 @@ pub enum ConfigError {
 impl ConfigError {
     /// An error at `location`.
     pub fn at(location: &Location, message: impl Into<String>) -> Self {
-        ConfigError::At { location: location.clone(), message: message.into() }
+        ConfigError::At {
+            location: location.clone(),
+            message: message.into(),
+        }
     }
 }
