@@ -1,12 +1,12 @@
 //! Server blocks in the form the gateway uses them: zones loaded, each cluster bound to the
 //! `forward` or `file` that answers its suffix, synthesised records prepared once.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::{Gather, ServerBlock};
 use crate::error::ConfigError;
 use crate::routing::ClusterNames;
+use crate::upstream::Pool;
 use crate::wire::{Name, Record, SoaFields};
 use crate::zone::Zone;
 
@@ -48,11 +48,10 @@ impl GatherRt {
     }
 }
 
+/// A `forward` of the block: its zone and its pool in the gateway's pool table.
 pub(crate) struct ForwardRt {
     pub(crate) from: Name,
-    pub(crate) to: Vec<SocketAddr>,
-    pub(crate) force_tcp: bool,
-    pub(crate) prefer_udp: bool,
+    pub(crate) pool: usize,
 }
 
 pub(crate) struct Block {
@@ -61,10 +60,17 @@ pub(crate) struct Block {
     pub(crate) forwards: Vec<ForwardRt>,
     pub(crate) log: bool,
     pub(crate) errors: bool,
+    /// The EDNS UDP size we advertise and the cap on UDP replies (`bufsize`).
+    pub(crate) bufsize: u16,
 }
 
 impl Block {
-    pub(crate) fn new(config: &ServerBlock, serial: u32) -> Result<Block, ConfigError> {
+    /// Builds the block; its forwards' pools are appended to `pools`.
+    pub(crate) fn new(
+        config: &ServerBlock,
+        serial: u32,
+        pools: &mut Vec<Pool>,
+    ) -> Result<Block, ConfigError> {
         let mut zones = Vec::with_capacity(config.files.len());
         for file in &config.files {
             let zone = Zone::new(file.origin.clone(), file.records.clone()).map_err(|e| {
@@ -75,11 +81,12 @@ impl Block {
         let forwards: Vec<ForwardRt> = config
             .forwards
             .iter()
-            .map(|f| ForwardRt {
-                from: f.from.clone(),
-                to: f.to.clone(),
-                force_tcp: f.force_tcp,
-                prefer_udp: f.prefer_udp,
+            .map(|f| {
+                pools.push(Pool::new(f));
+                ForwardRt {
+                    from: f.from.clone(),
+                    pool: pools.len() - 1,
+                }
             })
             .collect();
         let mut block = Block {
@@ -88,6 +95,7 @@ impl Block {
             forwards,
             log: config.log,
             errors: config.errors,
+            bufsize: config.bufsize,
         };
         if let Some(g) = config.gathers.first() {
             block.gather = Some(block.gather_rt(g, serial)?);

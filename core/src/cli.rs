@@ -23,6 +23,8 @@ pub struct Cli {
     pub validate: bool,
     /// `-threads N`: worker threads for the thread-per-core runtime (ours).
     pub threads: Option<usize>,
+    /// `-max-inflight N`: client queries one gateway holds at most (ours).
+    pub max_inflight: Option<usize>,
 }
 
 impl Default for Cli {
@@ -36,6 +38,7 @@ impl Default for Cli {
             version: false,
             validate: false,
             threads: None,
+            max_inflight: None,
         }
     }
 }
@@ -66,6 +69,11 @@ const FLAGS: &[(&str, Option<&str>, &str)] = &[
         "threads",
         Some("N"),
         "worker threads (gatherdns-glommio; default: one per CPU)",
+    ),
+    (
+        "max-inflight",
+        Some("N"),
+        "client queries held at once per worker; beyond it, REFUSED (default 10000)",
     ),
 ];
 
@@ -150,6 +158,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String>
                 })?);
             }
             "pidfile" => cli.pidfile = Some(PathBuf::from(value)),
+            "max-inflight" => {
+                cli.max_inflight = Some(value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("invalid value {value:?} for flag -{name}: expected a number of queries, at least 1")
+                })?);
+            }
             _ => {
                 cli.threads = Some(value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     format!("invalid value {value:?} for flag -{name}: expected a number of threads, at least 1")
@@ -220,6 +233,11 @@ mod tests {
             Ok(Some(5300))
         );
         assert_eq!(parse(&["-conf="]).map(|c| c.conf), Ok(PathBuf::from("")));
+        assert_eq!(
+            parse(&["-max-inflight", "500"]).map(|c| c.max_inflight),
+            Ok(Some(500))
+        );
+        assert!(parse(&["-max-inflight=0"]).is_err_and(|e| e.contains("at least 1")));
     }
 
     #[test]

@@ -22,12 +22,24 @@ impl std::fmt::Display for Location {
 }
 
 /// A whole configuration: the server blocks of one Corefile.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Server blocks in file order.
     pub servers: Vec<ServerBlock>,
     /// Things that are accepted but probably not what the user meant.
     pub warnings: Vec<String>,
+    /// Client queries one gateway keeps in flight at most; beyond it, REFUSED at once.
+    pub max_inflight: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            servers: Vec::new(),
+            warnings: Vec::new(),
+            max_inflight: defaults::MAX_INFLIGHT,
+        }
+    }
 }
 
 /// One server block: zones on a port, and the directives that answer them.
@@ -49,6 +61,8 @@ pub struct ServerBlock {
     pub log: bool,
     /// `errors`: log failures.
     pub errors: bool,
+    /// `bufsize`: the EDNS UDP size we advertise and the cap on UDP replies.
+    pub bufsize: u16,
     /// Where the block starts.
     pub location: Location,
 }
@@ -90,6 +104,39 @@ pub mod defaults {
     pub const NEGATIVE_TTL: u32 = 5;
     /// Port when neither the block key nor `-dns.port` gives one.
     pub const PORT: u16 = 53;
+    /// Client queries in flight per gateway.
+    pub const MAX_INFLIGHT: usize = 10_000;
+    /// `bufsize`: DNS flag day 2020's recommendation.
+    pub const BUFSIZE: u16 = 1232;
+    /// `forward` `max_fails`.
+    pub const MAX_FAILS: u32 = 2;
+    /// `forward` `health_check` interval.
+    pub const HEALTH_CHECK: Duration = Duration::from_millis(500);
+    /// `forward` `expire`.
+    pub const EXPIRE: Duration = Duration::from_secs(10);
+}
+
+/// How a `forward` picks among its upstreams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// A random healthy upstream first (CoreDNS's default).
+    #[default]
+    Random,
+    /// Healthy upstreams in turn.
+    RoundRobin,
+    /// The first healthy upstream in file order.
+    Sequential,
+}
+
+/// `health_check` of a `forward`: how down upstreams are probed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Probe interval; zero disables marking upstreams down.
+    pub interval: Duration,
+    /// RD on probes (`no_rec` clears it).
+    pub recursion_desired: bool,
+    /// The name probed (`domain FQDN`; default the root).
+    pub domain: Name,
 }
 
 /// `forward FROM TO… { options }`.
@@ -103,6 +150,17 @@ pub struct Forward {
     pub force_tcp: bool,
     /// Use UDP towards the upstreams even when the client came over TCP.
     pub prefer_udp: bool,
+    /// Which upstream is tried first.
+    pub policy: Policy,
+    /// Consecutive failures that mark an upstream down; 0 never does.
+    pub max_fails: u32,
+    /// Probing of upstreams that are down.
+    pub health_check: HealthCheck,
+    /// Accepted for compatibility: gatherdns keeps no upstream connections to expire.
+    pub expire: Duration,
+    /// Sub-queries in flight through this forward at most; beyond it the cluster (or, for a
+    /// proxied query, the client) gets a refusal at once.
+    pub max_concurrent: Option<u32>,
     /// Where the directive is.
     pub location: Location,
 }

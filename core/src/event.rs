@@ -10,6 +10,13 @@ use crate::transmit::ClientAddr;
 pub enum Event {
     /// A reply was sent (emitted only for server blocks with `log`).
     QueryLogged(QueryLog),
+    /// An upstream was marked down after `max_fails` failures, or answered a probe again.
+    UpstreamHealth {
+        /// The upstream.
+        upstream: std::net::SocketAddr,
+        /// True when it came back.
+        healthy: bool,
+    },
     /// Something failed while answering (emitted only for server blocks with `errors`).
     Error {
         /// The query it concerns, as `NAME TYPE`.

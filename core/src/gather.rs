@@ -17,7 +17,13 @@ pub(crate) struct ClusterReply {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Outcome {
     Answered(ClusterReply),
+    /// No reply in time.
     TimedOut,
+    /// Skipped at once: the cluster's upstreams are all down.
+    Down(String),
+    /// Not asked: its forward is at `max_concurrent`.
+    Refused(String),
+    /// The transport failed or the reply was malformed.
     Failed(String),
 }
 
@@ -250,15 +256,14 @@ fn resolve_cname_conflict(
 }
 
 fn missing_clusters_ede(parts: &[Part<'_>]) -> Option<Ede> {
-    let mut timed_out = false;
     let mut failed = false;
     let missing: Vec<String> = parts
         .iter()
         .filter_map(|p| match p.outcome {
             Outcome::Answered(_) => None,
-            Outcome::TimedOut => {
-                timed_out = true;
-                Some(format!("{} (timed out)", p.cluster.suffix))
+            Outcome::TimedOut => Some(format!("{} (timed out)", p.cluster.suffix)),
+            Outcome::Down(why) | Outcome::Refused(why) => {
+                Some(format!("{} ({why})", p.cluster.suffix))
             }
             Outcome::Failed(why) => {
                 failed = true;
@@ -269,10 +274,10 @@ fn missing_clusters_ede(parts: &[Part<'_>]) -> Option<Ede> {
     if missing.is_empty() {
         return None;
     }
-    // Some clusters answered and the rest only timed out: their servers are unreachable
-    // (22). Nothing answered, or a transport failed: a network error (23).
+    // Some clusters answered and the rest did not reply or were skipped: their servers
+    // are unreachable (22). Nothing answered, or a transport failed: a network error (23).
     let all_missing = missing.len() == parts.len();
-    let code = if all_missing || failed || !timed_out {
+    let code = if all_missing || failed {
         ede::NETWORK_ERROR
     } else {
         ede::NO_REACHABLE_AUTHORITY

@@ -61,6 +61,7 @@ mod respond;
 mod routing;
 mod timers;
 pub mod transmit;
+mod upstream;
 pub mod wire;
 pub mod zone;
 

@@ -28,4 +28,12 @@ pub struct Stats {
     pub upstream_tc_retries: u64,
     /// Gathered replies sent without every cluster's answer.
     pub partial_replies: u64,
+    /// Client queries refused because the gateway held `max_inflight` queries.
+    pub refused_overload: u64,
+    /// Sub-queries not sent because their forward was at `max_concurrent`.
+    pub refused_max_concurrent: u64,
+    /// Clusters skipped at once because every upstream was down.
+    pub skipped_down: u64,
+    /// Health probes sent to down upstreams.
+    pub upstream_probes: u64,
 }

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::gather::Outcome;
 use crate::transmit::{AttemptId, ClientAddr, UpstreamTransport};
-use crate::wire::{ClientQuery, Name};
+use crate::wire::{ClientQuery, Name, Rtype};
 
 /// What a client query is waiting for.
 pub(crate) enum Kind {
@@ -32,6 +32,8 @@ pub(crate) struct Part {
     pub(crate) attempt: Option<AttemptId>,
     /// Attempts made so far (a TC retry over TCP does not count).
     pub(crate) tries: u8,
+    /// The upstream (index in its pool) of the latest attempt.
+    pub(crate) upstream: usize,
     /// AA and RA of the upstream reply (proxies copy them).
     pub(crate) flags: (bool, bool),
 }
@@ -46,13 +48,33 @@ pub(crate) struct Query {
     pub(crate) waiting: usize,
 }
 
+/// Who waits for an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// A part of a client query.
+    Part { query: u64, part: usize },
+    /// A health probe of a down upstream.
+    Probe,
+}
+
 pub(crate) struct Attempt {
-    pub(crate) query: u64,
-    pub(crate) part: usize,
+    pub(crate) owner: Owner,
     pub(crate) addr: SocketAddr,
     pub(crate) transport: UpstreamTransport,
     pub(crate) dns_id: u16,
-    /// Index of the upstream within its forward.
+    /// The pool and the upstream within it, for health accounting.
+    pub(crate) pool: usize,
+    pub(crate) upstream: usize,
+    /// The question the reply must carry.
+    pub(crate) qname: Name,
+    pub(crate) qtype: Rtype,
+}
+
+/// Where an attempt goes.
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    pub(crate) transport: UpstreamTransport,
+    pub(crate) pool: usize,
     pub(crate) upstream: usize,
 }
 
@@ -85,34 +107,38 @@ impl Pending {
     }
 
     /// Registers an attempt with a DNS ID that is unpredictable and not in use towards
-    /// `addr`. Returns the attempt and the ID to put on the wire.
+    /// its address. Returns the attempt and the ID to put on the wire.
     pub(crate) fn insert_attempt(
         &mut self,
-        query: u64,
-        part: usize,
-        addr: SocketAddr,
-        transport: UpstreamTransport,
-        upstream: usize,
+        owner: Owner,
+        target: Target,
+        qname: Name,
+        qtype: Rtype,
     ) -> (AttemptId, u16) {
         let mut dns_id = self.rng.next_u32() as u16;
-        while self.by_wire.contains_key(&(addr, dns_id)) {
+        while self.by_wire.contains_key(&(target.addr, dns_id)) {
             dns_id = self.rng.next_u32() as u16;
         }
         self.next_attempt += 1;
         let id = AttemptId(self.next_attempt);
-        self.by_wire.insert((addr, dns_id), id);
-        self.attempts.insert(
-            id,
-            Attempt {
-                query,
-                part,
-                addr,
-                transport,
-                dns_id,
-                upstream,
-            },
-        );
+        self.by_wire.insert((target.addr, dns_id), id);
+        let attempt = Attempt {
+            owner,
+            addr: target.addr,
+            transport: target.transport,
+            dns_id,
+            pool: target.pool,
+            upstream: target.upstream,
+            qname,
+            qtype,
+        };
+        self.attempts.insert(id, attempt);
         (id, dns_id)
+    }
+
+    /// A fresh random number for upstream selection.
+    pub(crate) fn random(&mut self) -> u32 {
+        self.rng.next_u32()
     }
 
     /// The attempt a reply from `addr` with `dns_id` belongs to.
@@ -126,14 +152,15 @@ impl Pending {
         Some(attempt)
     }
 
-    /// Removes a query and every attempt still in flight for it.
-    pub(crate) fn remove_query(&mut self, key: u64) -> Option<Query> {
+    /// Removes a query and every attempt still in flight for it; returns those attempts.
+    pub(crate) fn remove_query(&mut self, key: u64) -> Option<(Query, Vec<Attempt>)> {
         let query = self.queries.remove(&key)?;
-        for part in &query.parts {
-            if let Some(attempt) = part.attempt {
-                self.remove_attempt(attempt);
-            }
-        }
-        Some(query)
+        let attempts = query
+            .parts
+            .iter()
+            .filter_map(|p| p.attempt)
+            .filter_map(|a| self.remove_attempt(a))
+            .collect();
+        Some((query, attempts))
     }
 }

@@ -9,14 +9,14 @@ use crate::answer::Answer;
 use crate::event::QueryLog;
 use crate::metrics::Stats;
 use crate::transmit::{ClientAddr, ClientTransport};
-use crate::wire::{
-    write_reply, ClientQuery, Ede, Opcode, ReplyHeader, EDNS_UDP_SIZE, MAX_MESSAGE_LEN,
-};
+use crate::wire::{write_reply, ClientQuery, Ede, Opcode, ReplyHeader, MAX_MESSAGE_LEN};
 
 /// What the reply says besides its records.
 pub(crate) struct ReplyMeta<'a> {
     pub(crate) ra: bool,
     pub(crate) ede: &'a [Ede],
+    /// Our EDNS UDP size (`bufsize`): advertised, and the cap on UDP replies.
+    pub(crate) udp_size: u16,
 }
 
 /// Serialises `answer` for `query`, truncated to what the client's transport takes.
@@ -29,7 +29,7 @@ pub(crate) fn encode(
     stats: &mut Stats,
 ) -> (Bytes, bool) {
     let limit = match client.transport {
-        ClientTransport::Udp => query.udp_limit(EDNS_UDP_SIZE),
+        ClientTransport::Udp => query.udp_limit(meta.udp_size),
         ClientTransport::Tcp(_) => MAX_MESSAGE_LEN,
     };
     let header = ReplyHeader {
@@ -42,6 +42,7 @@ pub(crate) fn encode(
         rcode: u16::from(answer.rcode.to_int()),
         question: Some((&query.qname, query.qtype, query.qclass)),
         edns_do: query.edns.map(|e| e.dnssec_ok),
+        udp_size: meta.udp_size,
         ede: meta.ede,
     };
     scratch.reserve(4096);

@@ -62,6 +62,7 @@ pub(crate) struct GatherPlan {
 }
 
 /// The cluster side of routing: suffix and prefix of each cluster.
+#[derive(Clone)]
 pub(crate) struct ClusterNames<'a> {
     pub(crate) suffix: &'a Name,
     pub(crate) prefix: &'a [u8],

@@ -14,6 +14,8 @@ pub(crate) enum TimerKey {
     Query(u64),
     /// The deadline of one upstream attempt.
     Attempt(AttemptId),
+    /// The next health probe of a down upstream (indices into the pool table).
+    Probe { pool: usize, upstream: usize },
 }
 
 #[derive(Default)]

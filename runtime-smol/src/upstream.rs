@@ -1,8 +1,9 @@
-//! Sub-queries to the clusters' upstream servers. UDP goes through one unconnected socket per
-//! address family on an ephemeral port (the gateway matches replies by address, ID and
-//! question); TCP opens one connection per attempt, bounded in time so that no task leaks.
+//! Sub-queries to the clusters' upstream servers. UDP goes through a pool of unconnected
+//! sockets per address family, each on its own random ephemeral port and replaced after a
+//! number of uses (RFC 5452: a spoofer must guess port and ID; the gateway also checks source
+//! and question). TCP opens one connection per attempt, bounded in time so no task leaks.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::rc::Rc;
@@ -38,12 +39,29 @@ const DATAGRAMS_PER_YIELD: usize = 32;
 /// Pause after a receive error, so that a persistent error cannot spin the loop.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
+/// UDP sockets per address family; each sub-query leaves from a random one.
+const UDP_SOCKETS_PER_FAMILY: usize = 8;
+
+/// A socket is replaced by one on a fresh random port after this many sub-queries.
+const UDP_SOCKET_USES: u32 = 2000;
+
+/// A replaced socket keeps receiving this long, so replies already on their way arrive.
+const RETIRED_GRACE: Duration = Duration::from_secs(5);
+
+/// One pooled upstream socket.
+struct Pooled {
+    socket: Rc<Async<UdpSocket>>,
+    uses: Cell<u32>,
+    /// Closing this ends the socket's receive task.
+    stop: smol::channel::Sender<()>,
+}
+
 /// The upstream sockets, opened on first use so that a host without IPv6 only fails the
 /// IPv6 sub-queries.
 #[derive(Default)]
 pub(crate) struct Upstreams {
-    v4: OnceCell<Option<Rc<Async<UdpSocket>>>>,
-    v6: OnceCell<Option<Rc<Async<UdpSocket>>>>,
+    v4: RefCell<Vec<Pooled>>,
+    v6: RefCell<Vec<Pooled>>,
     tcp_in_flight: Rc<Cell<usize>>,
     udp_backlog: Rc<Cell<usize>>,
 }
@@ -108,28 +126,59 @@ fn send_udp(
     }
 }
 
-/// The socket for `addr`'s family, opened (with its receive task) on first use.
+/// A random socket of `addr`'s family. The pool is filled on first use; a socket that has
+/// served `UDP_SOCKET_USES` sub-queries is swapped for a new one on a new port.
 fn udp_socket(driver: &Rc<Driver>, addr: SocketAddr) -> Option<Rc<Async<UdpSocket>>> {
     let ups = driver.upstreams();
-    let (cell, any) = match addr.ip() {
+    let (pool, any) = match addr.ip() {
         IpAddr::V4(_) => (&ups.v4, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         IpAddr::V6(_) => (&ups.v6, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
     };
-    cell.get_or_init(|| {
-        let bound = UdpSocket::bind(SocketAddr::new(any, 0)).and_then(Async::new);
-        match bound {
-            Ok(socket) => {
-                let socket = Rc::new(socket);
-                driver.spawn(receive(driver.clone(), socket.clone()));
-                Some(socket)
-            }
-            Err(e) => {
-                log::error(format_args!("upstream socket for {any}: {e}"));
-                None
-            }
+    let mut sockets = pool.borrow_mut();
+    while sockets.len() < UDP_SOCKETS_PER_FAMILY {
+        sockets.push(open(driver, any)?);
+    }
+    let index = fastrand::usize(..sockets.len());
+    let uses = sockets[index].uses.get() + 1;
+    sockets[index].uses.set(uses);
+    let chosen = sockets[index].socket.clone();
+    if uses >= UDP_SOCKET_USES {
+        if let Some(fresh) = open(driver, any) {
+            let retired = std::mem::replace(&mut sockets[index], fresh);
+            driver.spawn(async move {
+                sleep(RETIRED_GRACE).await;
+                drop(retired.stop);
+            });
         }
-    })
-    .clone()
+    }
+    Some(chosen)
+}
+
+/// Binds a socket on a random ephemeral port (the kernel randomises it, RFC 6056) and starts
+/// its receive task.
+fn open(driver: &Rc<Driver>, any: IpAddr) -> Option<Pooled> {
+    match UdpSocket::bind(SocketAddr::new(any, 0)).and_then(Async::new) {
+        Ok(socket) => {
+            let socket = Rc::new(socket);
+            let (stop, stopped) = smol::channel::bounded(1);
+            let task = receive(driver.clone(), socket.clone());
+            driver.spawn(async move {
+                future::or(task, async {
+                    let _ = stopped.recv().await;
+                })
+                .await;
+            });
+            Some(Pooled {
+                socket,
+                uses: Cell::new(0),
+                stop,
+            })
+        }
+        Err(e) => {
+            log::error(format_args!("upstream socket for {any}: {e}"));
+            None
+        }
+    }
 }
 
 /// Feeds every datagram that arrives on an upstream socket to the gateway, which decides

@@ -184,7 +184,7 @@ impl Reply {
                 if let Ok(AllOptData::ExtendedError(e)) = option {
                     let text = match e.text() {
                         Some(Ok(t)) => t.to_string(),
-                        Some(Err(b)) => String::from_utf8_lossy(b.as_ref()).into_owned(),
+                        Some(Err(b)) => String::from_utf8_lossy(b).into_owned(),
                         None => String::new(),
                     };
                     reply.ede.push((e.code().to_int(), text));

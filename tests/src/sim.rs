@@ -42,8 +42,19 @@ pub struct Upstream {
     pub delay: Duration,
     /// Over UDP, replies larger than this are sent truncated (TC=1, no records).
     pub udp_limit: usize,
-    /// Every query it received.
+    /// Every query it received, health probes aside.
     pub received: Vec<(UpstreamTransport, Bytes)>,
+    /// Health probes it received.
+    pub probes: usize,
+}
+
+/// A message (or a failure report) on its way to the gateway.
+struct Scheduled {
+    at: Instant,
+    seq: u64,
+    /// Traffic of a health probe, which never ends while an upstream is down.
+    probe: bool,
+    delivery: Delivery,
 }
 
 enum Delivery {
@@ -77,7 +88,7 @@ pub struct Sim {
     pub replies: Vec<ClientReply>,
     pub events: Vec<Event>,
     pub latency: Duration,
-    queue: Vec<(Instant, u64, Delivery)>,
+    queue: Vec<Scheduled>,
     seq: u64,
     next_port: u16,
 }
@@ -99,9 +110,12 @@ pub fn config(corefile: &str, files: &[(&str, &str)]) -> gatherdns_core::Config 
 
 impl Sim {
     pub fn new(corefile: &str, files: &[(&str, &str)]) -> Sim {
+        Sim::with_config(config(corefile, files))
+    }
+
+    pub fn with_config(config: gatherdns_core::Config) -> Sim {
         let epoch = Instant::now();
-        let gw = Gateway::new(config(corefile, files), epoch, [42; 32])
-            .unwrap_or_else(|e| panic!("gateway: {e}"));
+        let gw = Gateway::new(config, epoch, [42; 32]).unwrap_or_else(|e| panic!("gateway: {e}"));
         Sim {
             gw,
             epoch,
@@ -130,6 +144,7 @@ impl Sim {
                 delay: Duration::ZERO,
                 udp_limit: MAX_MESSAGE_LEN,
                 received: Vec::new(),
+                probes: 0,
             },
         )
     }
@@ -144,6 +159,7 @@ impl Sim {
                 delay: Duration::ZERO,
                 udp_limit: MAX_MESSAGE_LEN,
                 received: Vec::new(),
+                probes: 0,
             },
         )
     }
@@ -214,9 +230,15 @@ impl Sim {
         }
     }
 
-    fn schedule(&mut self, after: Duration, delivery: Delivery) {
+    fn schedule(&mut self, after: Duration, probe: bool, delivery: Delivery) {
         self.seq += 1;
-        self.queue.push((self.now + after, self.seq, delivery));
+        let at = self.now + after;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            probe,
+            delivery,
+        });
     }
 
     fn upstream_receives(
@@ -227,18 +249,23 @@ impl Sim {
         payload: Bytes,
     ) {
         let latency = self.latency;
+        let query = ClientQuery::parse(payload.clone()).expect("the gateway sends valid queries");
+        let probe = query.qname == Name::root() && query.qtype == domain::base::iana::Rtype::NS;
         let Some(up) = self.upstreams.get_mut(&addr) else {
-            self.schedule(latency, Delivery::Failure(attempt));
+            self.schedule(latency, probe, Delivery::Failure(attempt));
             return;
         };
-        up.received.push((transport, payload.clone()));
-        let query = ClientQuery::parse(payload.clone()).expect("the gateway sends valid queries");
+        if probe {
+            up.probes += 1;
+        } else {
+            up.received.push((transport, payload.clone()));
+        }
         let delay = latency * 2 + up.delay;
         let mut out: Vec<(SocketAddr, Bytes)> = Vec::new();
         match &up.behaviour {
             Behaviour::Silent => {}
             Behaviour::Unreachable => {
-                self.schedule(latency, Delivery::Failure(attempt));
+                self.schedule(latency, probe, Delivery::Failure(attempt));
                 return;
             }
             Behaviour::Raw { bytes, keep_id } => {
@@ -269,6 +296,7 @@ impl Sim {
         for (from, msg) in out {
             self.schedule(
                 delay,
+                probe,
                 Delivery::ToGateway {
                     from,
                     transport,
@@ -281,7 +309,7 @@ impl Sim {
     /// Advances to the next network delivery or gateway deadline and handles it.
     /// Returns false when there is nothing left to do.
     pub fn step(&mut self) -> bool {
-        let next_delivery = self.queue.iter().map(|(at, seq, _)| (*at, *seq)).min();
+        let next_delivery = self.queue.iter().map(|d| (d.at, d.seq)).min();
         let next_timer = self.gw.poll_timeout();
         let delivery_first = match (next_delivery, next_timer) {
             (None, None) => return false,
@@ -294,11 +322,11 @@ impl Sim {
             let index = self
                 .queue
                 .iter()
-                .position(|(a, s, _)| *a == at && *s == seq)
+                .position(|d| d.at == at && d.seq == seq)
                 .expect("present");
-            let (at, _, delivery) = self.queue.remove(index);
-            self.now = self.now.max(at);
-            match delivery {
+            let scheduled = self.queue.remove(index);
+            self.now = self.now.max(scheduled.at);
+            match scheduled.delivery {
                 Delivery::ToGateway {
                     from,
                     transport,
@@ -319,9 +347,13 @@ impl Sim {
         true
     }
 
-    /// Steps until idle; panics after `max` steps.
+    /// Steps until no client query is in flight and only health-probe traffic is left (probes
+    /// of down upstreams go on for ever); panics after `max` steps.
     pub fn drive_bounded(&mut self, max: usize) {
         for _ in 0..max {
+            if self.gw.queries_in_flight() == 0 && self.queue.iter().all(|d| d.probe) {
+                return;
+            }
             if !self.step() {
                 return;
             }
@@ -333,7 +365,7 @@ impl Sim {
     pub fn advance(&mut self, d: Duration) {
         let until = self.now + d;
         loop {
-            let next_delivery = self.queue.iter().map(|(at, _, _)| *at).min();
+            let next_delivery = self.queue.iter().map(|d| d.at).min();
             let next = [next_delivery, self.gw.poll_timeout()]
                 .into_iter()
                 .flatten()
@@ -370,6 +402,7 @@ fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: UpstreamTrans
         rcode: u16::from(answer.rcode.to_int()),
         question: Some((&query.qname, query.qtype, query.qclass)),
         edns_do: query.edns.map(|e| e.dnssec_ok),
+        udp_size: 1232,
         ede: &[],
     };
     let limit = match transport {

@@ -7,14 +7,21 @@ use std::time::Duration;
 
 use super::parser::{RawBlock, RawDirective, RawServerBlock, Token};
 use super::{forward, gathersrv};
-use crate::config::{FileZone, Location, ServerBlock};
+use crate::config::{defaults, FileZone, Location, ServerBlock};
 use crate::error::ConfigError;
 use crate::loader::Loader;
 use crate::wire::{parse_zonefile, Name};
 
 /// Directives this build understands, in the order `-plugins` lists them.
-pub const SUPPORTED_DIRECTIVES: &[&str] =
-    &["gathersrv", "forward", "file", "bind", "log", "errors"];
+pub const SUPPORTED_DIRECTIVES: &[&str] = &[
+    "gathersrv",
+    "forward",
+    "file",
+    "bind",
+    "bufsize",
+    "log",
+    "errors",
+];
 
 /// CoreDNS directives that later work will add: named so the user knows it is not a typo.
 const NOT_YET: &[&str] = &[
@@ -34,7 +41,6 @@ const NOT_YET: &[&str] = &[
     "template",
     "rewrite",
     "acl",
-    "bufsize",
 ];
 
 /// Everything a directive parser may need besides its own tokens.
@@ -81,6 +87,7 @@ pub(crate) fn server_block(
         files: Vec::new(),
         log: false,
         errors: false,
+        bufsize: defaults::BUFSIZE,
         location,
     };
     let zones = block.zones.clone();
@@ -135,6 +142,7 @@ pub(crate) fn server_block(
                 no_arguments(directive)?;
                 block.log = true;
             }
+            "bufsize" => block.bufsize = bufsize(directive)?,
             "errors" => {
                 no_arguments(directive)?;
                 if let Some(first) = &errors_at {
@@ -181,6 +189,30 @@ fn no_arguments(directive: &RawDirective) -> Result<(), ConfigError> {
 }
 
 /// `bind ADDR…`: IP addresses only.
+/// `bufsize SIZE`: CoreDNS accepts 512 to 4096.
+fn bufsize(directive: &RawDirective) -> Result<u16, ConfigError> {
+    let at = &directive.name;
+    if directive.block.is_some() {
+        return Err(at.error("bufsize takes no option block"));
+    }
+    match directive.args.as_slice() {
+        [size] => size
+            .text
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (512..=4096).contains(s))
+            .ok_or_else(|| {
+                size.error(format!(
+                    "bufsize: {:?} is not a size from 512 to 4096",
+                    size.text
+                ))
+            }),
+        _ => Err(
+            at.error("bufsize takes one argument, a size from 512 to 4096 (e.g. \"bufsize 1232\")")
+        ),
+    }
+}
+
 fn bind(directive: &RawDirective) -> Result<Vec<IpAddr>, ConfigError> {
     if directive.args.is_empty() {
         return Err(directive

@@ -3,28 +3,25 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::directives::{zone_name, Context};
+use super::directives::{fqdn, parse_go_duration, zone_name, Context};
 use super::parser::{RawDirective, Token};
-use crate::config::Forward;
+use crate::config::{defaults, Forward, HealthCheck, Policy};
 use crate::error::ConfigError;
+use crate::wire::Name;
 
 /// CoreDNS's limit on upstreams per forward.
 const MAX_UPSTREAMS: usize = 15;
 
-const SUPPORTED: &str = "force_tcp, prefer_udp";
+const SUPPORTED: &str =
+    "force_tcp, prefer_udp, policy, max_fails, health_check, expire, max_concurrent";
 
 /// CoreDNS forward options that later work may add.
 const NOT_YET: &[&str] = &[
     "except",
-    "expire",
     "max_idle_conns",
-    "max_fails",
     "max_connect_attempts",
     "tls",
     "tls_servername",
-    "policy",
-    "health_check",
-    "max_concurrent",
     "next",
     "next_on_nodata",
     "failfast_all_unhealthy_upstreams",
@@ -63,30 +60,22 @@ pub(crate) fn parse(
         to,
         force_tcp: false,
         prefer_udp: false,
+        policy: Policy::default(),
+        max_fails: defaults::MAX_FAILS,
+        health_check: HealthCheck {
+            interval: defaults::HEALTH_CHECK,
+            recursion_desired: true,
+            domain: Name::root(),
+        },
+        expire: defaults::EXPIRE,
+        max_concurrent: None,
         location: at.location(),
     };
     for line in directive.block.iter().flat_map(|b| &b.lines) {
         let Some((option, args)) = line.split_first() else {
             continue;
         };
-        let flag = match option.text.as_str() {
-            "force_tcp" => &mut forward.force_tcp,
-            "prefer_udp" => &mut forward.prefer_udp,
-            name if NOT_YET.contains(&name) => {
-                return Err(option.error(format!(
-                    "forward: option {name:?} is not supported yet (supported: {SUPPORTED})"
-                )))
-            }
-            name => {
-                return Err(option.error(format!(
-                    "forward: unknown option {name:?} (supported: {SUPPORTED})"
-                )))
-            }
-        };
-        if let Some(arg) = args.first() {
-            return Err(arg.error(format!("forward: {} takes no arguments", option.text)));
-        }
-        *flag = true;
+        option_line(&mut forward, option, args)?;
     }
     if forward.force_tcp && forward.prefer_udp {
         cx.warn(
@@ -96,6 +85,110 @@ pub(crate) fn parse(
         forward.prefer_udp = false;
     }
     Ok(forward)
+}
+
+/// One line of the option block.
+fn option_line(forward: &mut Forward, option: &Token, args: &[Token]) -> Result<(), ConfigError> {
+    let name = option.text.as_str();
+    let one_arg = |what: &str| -> Result<&Token, ConfigError> {
+        match args {
+            [arg] => Ok(arg),
+            _ => Err(option.error(format!("forward: {name} takes one argument ({what})"))),
+        }
+    };
+    let no_args = || -> Result<(), ConfigError> {
+        match args.first() {
+            Some(arg) => Err(arg.error(format!("forward: {name} takes no arguments"))),
+            None => Ok(()),
+        }
+    };
+    let duration = |arg: &Token| -> Result<std::time::Duration, ConfigError> {
+        parse_go_duration(&arg.text).ok_or_else(|| {
+            arg.error(format!(
+                "forward: {name}: {:?} is not a duration (e.g. 500ms, 10s, 1m)",
+                arg.text
+            ))
+        })
+    };
+    match name {
+        "force_tcp" => {
+            no_args()?;
+            forward.force_tcp = true;
+        }
+        "prefer_udp" => {
+            no_args()?;
+            forward.prefer_udp = true;
+        }
+        "policy" => {
+            let arg = one_arg("random, round_robin or sequential")?;
+            forward.policy = match arg.text.as_str() {
+                "random" => Policy::Random,
+                "round_robin" => Policy::RoundRobin,
+                "sequential" => Policy::Sequential,
+                other => return Err(arg.error(format!(
+                    "forward: unknown policy {other:?} (accepted: random, round_robin, sequential)"
+                ))),
+            };
+        }
+        "max_fails" => {
+            let arg = one_arg("a whole number; 0 never marks an upstream down")?;
+            forward.max_fails = arg.text.parse().map_err(|_| {
+                arg.error(format!(
+                    "forward: max_fails: {:?} is not a whole number (0 never marks an upstream down)",
+                    arg.text
+                ))
+            })?;
+        }
+        "health_check" => {
+            let Some((interval, rest)) = args.split_first() else {
+                return Err(option.error(
+                    "forward: health_check takes DURATION [no_rec] [domain FQDN], e.g. \"health_check 0.5s\"",
+                ));
+            };
+            forward.health_check.interval = duration(interval)?;
+            let mut rest = rest.iter();
+            while let Some(word) = rest.next() {
+                match word.text.as_str() {
+                    "no_rec" => forward.health_check.recursion_desired = false,
+                    "domain" => {
+                        let Some(domain) = rest.next() else {
+                            return Err(word.error("forward: health_check: domain needs an FQDN"));
+                        };
+                        forward.health_check.domain = fqdn(domain, "forward")?;
+                    }
+                    other => {
+                        return Err(word.error(format!(
+                            "forward: health_check: unknown word {other:?} (accepted: no_rec, domain FQDN)"
+                        )))
+                    }
+                }
+            }
+        }
+        "expire" => {
+            forward.expire = duration(one_arg("a duration, e.g. 10s")?)?;
+        }
+        "max_concurrent" => {
+            let arg = one_arg("a whole number above 0")?;
+            let max: u32 = arg.text.parse().ok().filter(|m| *m > 0).ok_or_else(|| {
+                arg.error(format!(
+                    "forward: max_concurrent: {:?} is not a whole number above 0",
+                    arg.text
+                ))
+            })?;
+            forward.max_concurrent = Some(max);
+        }
+        name if NOT_YET.contains(&name) => {
+            return Err(option.error(format!(
+                "forward: option {name:?} is not supported yet (supported: {SUPPORTED})"
+            )))
+        }
+        name => {
+            return Err(option.error(format!(
+                "forward: unknown option {name:?} (supported: {SUPPORTED})"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// One TO: an address, or a resolv.conf whose nameservers are all used.

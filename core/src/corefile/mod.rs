@@ -87,7 +87,11 @@ pub fn parse_corefile_text(
             &mut warnings,
         )?);
     }
-    Ok(Config { servers, warnings })
+    Ok(Config {
+        servers,
+        warnings,
+        max_inflight: defaults::MAX_INFLIGHT,
+    })
 }
 
 /// The zones and the one port of a block's keys.

@@ -129,7 +129,7 @@ fn the_gathersrv_readme_form_with_loopback_blocks() {
     // `prometheus` comes later; the rest of the README form works today.
     assert_eq!(
         error(text),
-        "Corefile:2: directive \"prometheus\" is not supported yet (supported here: gathersrv, forward, file, bind, log, errors)"
+        "Corefile:2: directive \"prometheus\" is not supported yet (supported here: gathersrv, forward, file, bind, bufsize, log, errors)"
     );
     let text = "distributed.local. {
     log
@@ -425,9 +425,15 @@ fn forward_errors() {
         ("forward . dns.google", "Corefile:2: forward: \"dns.google\" is not an IP address, IP:PORT, [IPv6]:PORT or a resolv.conf path (host names are not supported)"),
         ("forward . 1.1.1.1:0", "Corefile:2: forward: \"1.1.1.1:0\": port 0 is not a valid upstream port"),
         ("forward . /etc/resolv.conf", "Corefile:2: forward: cannot read \"/etc/resolv.conf\": No such file or directory (os error 2)"),
-        ("forward . 1.1.1.1 {\n    max_fails 3\n  }", "Corefile:3: forward: option \"max_fails\" is not supported yet (supported: force_tcp, prefer_udp)"),
-        ("forward . 1.1.1.1 {\n    policy sequential\n  }", "Corefile:3: forward: option \"policy\" is not supported yet (supported: force_tcp, prefer_udp)"),
-        ("forward . 1.1.1.1 {\n    force_tcpp\n  }", "Corefile:3: forward: unknown option \"force_tcpp\" (supported: force_tcp, prefer_udp)"),
+        ("forward . 1.1.1.1 {\n    max_fails three\n  }", "Corefile:3: forward: max_fails: \"three\" is not a whole number (0 never marks an upstream down)"),
+        ("forward . 1.1.1.1 {\n    policy fastest\n  }", "Corefile:3: forward: unknown policy \"fastest\" (accepted: random, round_robin, sequential)"),
+        ("forward . 1.1.1.1 {\n    policy\n  }", "Corefile:3: forward: policy takes one argument (random, round_robin or sequential)"),
+        ("forward . 1.1.1.1 {\n    health_check\n  }", "Corefile:3: forward: health_check takes DURATION [no_rec] [domain FQDN], e.g. \"health_check 0.5s\""),
+        ("forward . 1.1.1.1 {\n    health_check 1s often\n  }", "Corefile:3: forward: health_check: unknown word \"often\" (accepted: no_rec, domain FQDN)"),
+        ("forward . 1.1.1.1 {\n    expire soon\n  }", "Corefile:3: forward: expire: \"soon\" is not a duration (e.g. 500ms, 10s, 1m)"),
+        ("forward . 1.1.1.1 {\n    max_concurrent 0\n  }", "Corefile:3: forward: max_concurrent: \"0\" is not a whole number above 0"),
+        ("forward . 1.1.1.1 {\n    tls_servername dns.example\n  }", "Corefile:3: forward: option \"tls_servername\" is not supported yet (supported: force_tcp, prefer_udp, policy, max_fails, health_check, expire, max_concurrent)"),
+        ("forward . 1.1.1.1 {\n    force_tcpp\n  }", "Corefile:3: forward: unknown option \"force_tcpp\" (supported: force_tcp, prefer_udp, policy, max_fails, health_check, expire, max_concurrent)"),
         ("forward . 1.1.1.1 {\n    force_tcp yes\n  }", "Corefile:3: forward: force_tcp takes no arguments"),
         ("forward a..b 1.1.1.1", "Corefile:2: forward: \"a..b\" is not a valid zone: "),
         ("forward . 1.1.1.1\n  forward . 1.0.0.1", "Corefile:3: forward: . is already forwarded at Corefile:2; list all its upstreams in one forward line"),
@@ -497,7 +503,7 @@ fn bind_log_and_errors() {
 fn unknown_and_later_directives() {
     assert_eq!(
         error(". {\n  log\n  errors\n  cahce\n}"),
-        "Corefile:4: unknown directive \"cahce\" (supported here: gathersrv, forward, file, bind, log, errors)"
+        "Corefile:4: unknown directive \"cahce\" (supported here: gathersrv, forward, file, bind, bufsize, log, errors)"
     );
     for later in [
         "cache",
@@ -507,16 +513,23 @@ fn unknown_and_later_directives() {
         "hosts",
         "multicluster",
         "multicluster_gw",
-        "bufsize",
     ] {
         assert_eq!(
             error(&format!(". {{\n  {later} 30\n}}")),
-            format!("Corefile:2: directive \"{later}\" is not supported yet (supported here: gathersrv, forward, file, bind, log, errors)")
+            format!("Corefile:2: directive \"{later}\" is not supported yet (supported here: gathersrv, forward, file, bind, bufsize, log, errors)")
         );
     }
     assert_eq!(
         SUPPORTED_DIRECTIVES,
-        ["gathersrv", "forward", "file", "bind", "log", "errors"]
+        [
+            "gathersrv",
+            "forward",
+            "file",
+            "bind",
+            "bufsize",
+            "log",
+            "errors"
+        ]
     );
 }
 
@@ -735,7 +748,7 @@ fn errors_inside_imported_files_name_that_file() {
         .file("conf/extra/plugins.conf", "log\n\ncahce 30\n");
     assert_eq!(
         parse_corefile(Path::new("conf/Corefile"), &loader, &ParseOptions::default()).map_err(|e| e.to_string()).map(|_| ()),
-        Err("conf/extra/plugins.conf:3: unknown directive \"cahce\" (supported here: gathersrv, forward, file, bind, log, errors)".into())
+        Err("conf/extra/plugins.conf:3: unknown directive \"cahce\" (supported here: gathersrv, forward, file, bind, bufsize, log, errors)".into())
     );
 }
 
@@ -775,4 +788,49 @@ fn file_zones_must_be_reachable() {
     let corefile =
         "d.org {\n  gathersrv d.org. {\n    other.org. o-\n  }\n  file db.other other.org\n}";
     assert!(parse_with(&loader, corefile).is_ok());
+}
+
+#[test]
+fn forward_resilience_options() {
+    let text = ". {\n  forward . 10.0.0.1 10.0.0.2 {\n    policy round_robin\n    max_fails 5\n    \
+                health_check 2s no_rec domain probe.example.\n    expire 30s\n    max_concurrent 1000\n  }\n}";
+    let config = parse(text).expect("valid");
+    let f = &config.servers[0].forwards[0];
+    assert_eq!(f.policy, crate::config::Policy::RoundRobin);
+    assert_eq!(f.max_fails, 5);
+    assert_eq!(f.health_check.interval, std::time::Duration::from_secs(2));
+    assert!(!f.health_check.recursion_desired);
+    assert_eq!(f.health_check.domain.to_string(), "probe.example.");
+    assert_eq!(f.expire, std::time::Duration::from_secs(30));
+    assert_eq!(f.max_concurrent, Some(1000));
+    let defaults = parse(". {\n  forward . 10.0.0.1\n}").expect("valid");
+    let f = &defaults.servers[0].forwards[0];
+    assert_eq!(
+        (f.policy, f.max_fails, f.max_concurrent),
+        (crate::config::Policy::Random, 2, None)
+    );
+    assert_eq!(
+        f.health_check.interval,
+        std::time::Duration::from_millis(500)
+    );
+    assert!(f.health_check.recursion_desired && f.health_check.domain.to_string() == ".");
+}
+
+#[test]
+fn bufsize_directive() {
+    assert_eq!(
+        parse(". {\n  bufsize 1400\n}").expect("valid").servers[0].bufsize,
+        1400
+    );
+    assert_eq!(parse(". {\n}").expect("valid").servers[0].bufsize, 1232);
+    assert_eq!(
+        parse(". {\n  bufsize 100\n}")
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err("Corefile:2: bufsize: \"100\" is not a size from 512 to 4096".to_string())
+    );
+    assert_eq!(
+        parse(". {\n  bufsize\n}").map(|_| ()).map_err(|e| e.to_string()),
+        Err("Corefile:2: bufsize takes one argument, a size from 512 to 4096 (e.g. \"bufsize 1232\")".to_string())
+    );
 }

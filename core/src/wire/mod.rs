@@ -12,7 +12,7 @@ pub use domain::base::iana::{Class, Opcode, Rcode, Rtype};
 pub use name::{Name, NameError, MAX_NAME_LEN};
 pub use query::{ClientQuery, Edns, QueryError};
 pub use record::{Record, SoaFields};
-pub use reply::{write_query, write_reply, Ede, ReplyHeader};
+pub use reply::{write_query, write_reply, Ede, ReplyHeader, SubQuery};
 pub use upstream::{UpstreamHead, UpstreamReply};
 pub use zonefile::{parse_zonefile, ZonefileError};
 

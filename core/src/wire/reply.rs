@@ -8,7 +8,7 @@ use domain::base::opt::ExtendedError;
 use domain::base::wire::Composer;
 use domain::base::Question;
 
-use super::{Name, Record, EDNS_UDP_SIZE};
+use super::{Name, Record};
 
 /// An Extended DNS Error (RFC 8914) to attach to a reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct ReplyHeader<'a> {
     pub question: Option<(&'a Name, Rtype, Class)>,
     /// `Some(do_bit)` if the reply carries an OPT record.
     pub edns_do: Option<bool>,
+    /// The UDP payload size in our OPT record.
+    pub udp_size: u16,
     /// Extended DNS Errors (only sent when the reply carries OPT).
     pub ede: &'a [Ede],
 }
@@ -169,7 +171,7 @@ fn build<T: Composer>(
     additional.set_push_limit(limit);
     if let Some(dnssec_ok) = header.edns_do {
         additional.opt(|opt| {
-            opt.set_udp_payload_size(EDNS_UDP_SIZE);
+            opt.set_udp_payload_size(header.udp_size);
             opt.set_dnssec_ok(dnssec_ok);
             opt.set_rcode(rcode);
             for ede in header.ede {
@@ -202,17 +204,36 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Builds a sub-query: RD and CD as given, our own OPT (UDP size 1232, DO as given) and no
-/// other options.
-pub fn write_query(
-    buf: &mut BytesMut,
-    id: u16,
-    qname: &Name,
-    qtype: Rtype,
-    rd: bool,
-    cd: bool,
-    dnssec_ok: bool,
-) -> Bytes {
+/// A query we send upstream.
+#[derive(Clone, Debug)]
+pub struct SubQuery<'a> {
+    /// Message ID.
+    pub id: u16,
+    /// Question name.
+    pub qname: &'a Name,
+    /// Question type.
+    pub qtype: Rtype,
+    /// RD, as the client sent it.
+    pub rd: bool,
+    /// CD, as the client sent it.
+    pub cd: bool,
+    /// DO, as the client sent it.
+    pub dnssec_ok: bool,
+    /// The UDP payload size we advertise.
+    pub udp_size: u16,
+}
+
+/// Builds a sub-query: RD, CD and DO as given, our own OPT and no other options.
+pub fn write_query(buf: &mut BytesMut, query: &SubQuery<'_>) -> Bytes {
+    let SubQuery {
+        id,
+        qname,
+        qtype,
+        rd,
+        cd,
+        dnssec_ok,
+        udp_size,
+    } = *query;
     buf.clear();
     let mut msg = MessageBuilder::from_target(&mut *buf).expect("an empty BytesMut takes a header");
     {
@@ -227,7 +248,7 @@ pub fn write_query(
     let mut additional = q.additional();
     additional
         .opt(|opt| {
-            opt.set_udp_payload_size(EDNS_UDP_SIZE);
+            opt.set_udp_payload_size(udp_size);
             opt.set_dnssec_ok(dnssec_ok);
             Ok(())
         })
@@ -253,6 +274,7 @@ mod tests {
             rcode: u16::from(Rcode::REFUSED.to_int()),
             question: Some((&name, Rtype::A, Class::IN)),
             edns_do: None,
+            udp_size: 1232,
             ede: &[],
         };
         let mut buf = BytesMut::new();

@@ -8,5 +8,6 @@ mod dig;
 mod gather;
 mod hygiene;
 mod knot;
+mod resilience;
 mod size;
 mod tcp;

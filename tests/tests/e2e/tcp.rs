@@ -152,3 +152,62 @@ fn enough_file_descriptors(needed: usize) -> bool {
         _ => true,
     }
 }
+
+#[test]
+fn pipelines_beyond_the_per_connection_cap_are_paced_not_dropped() {
+    // The server keeps at most 64 queries of one connection in flight and stops reading
+    // beyond that; a client that pipelines 300 still gets 300 replies.
+    for_each_binary(|binary| {
+        let server = ServerBuilder::demo(binary).start();
+        let mut client = TcpClient::connect(server.addr(), REPLY_TIMEOUT).expect("connect");
+        let mut stream = Vec::new();
+        for id in 0..300u16 {
+            stream.extend_from_slice(&gatherdns_core::framing::frame(
+                &query(SRV_QNAME, Rtype::SRV, None, id).build(),
+            ));
+        }
+        client.send_raw(&stream).expect("send");
+        let mut ids = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let reply = Reply::parse(&client.recv().expect("reply"));
+            assert_eq!(reply.answer.len(), 4);
+            ids.insert(reply.id);
+        }
+        assert_eq!(ids.len(), 300);
+    });
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_stop_the_server() {
+    for_each_binary(|binary| {
+        let server = ServerBuilder::demo(binary).start();
+        // 3,000 pipelined queries whose ~1.5 MB of replies the client never reads: the server
+        // can only write until the socket buffers are full, then that connection waits.
+        let mut lazy = std::net::TcpStream::connect(server.addr()).expect("connect");
+        lazy.set_write_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut stream = Vec::new();
+        for id in 0..3000u16 {
+            stream.extend_from_slice(&gatherdns_core::framing::frame(
+                &query(SRV_QNAME, Rtype::SRV, None, id).build(),
+            ));
+        }
+        // The server may stop reading before it has everything: that is the backpressure.
+        let _ = std::io::Write::write_all(&mut lazy, &stream);
+        // Other clients are served meanwhile, over UDP and TCP.
+        for transport in Transport::BOTH {
+            let reply = ask(
+                server.addr(),
+                transport,
+                &query(SRV_QNAME, Rtype::SRV, None, 7),
+            );
+            assert_eq!(
+                reply.answer.len(),
+                4,
+                "{transport:?}: {reply:?}\n{}",
+                server.stdout()
+            );
+        }
+        drop(lazy);
+    });
+}

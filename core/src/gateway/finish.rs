@@ -1,0 +1,187 @@
+//! Finishing a query: merging a gathered one, relaying a proxied one, and putting the reply
+//! on the wire with the query log line; plus the answers the distributed domain gives itself.
+
+use std::time::Instant;
+
+use super::Gateway;
+use crate::answer::Answer;
+use crate::block::GatherRt;
+use crate::event::Event;
+use crate::gather::{self, MergeQuery, Outcome};
+use crate::pending::Kind;
+use crate::respond::{self, ReplyMeta};
+use crate::transmit::{ClientAddr, Destination, Transmit};
+use crate::wire::{ede, ClientQuery, Ede, Rcode, Record, Rtype, EDNS_UDP_SIZE};
+
+impl Gateway {
+    /// Replies to a query with whatever its parts have, and forgets it.
+    pub(super) fn finish(&mut self, now: Instant, key: u64) {
+        let Some((mut q, attempts)) = self.pending.remove_query(key) else {
+            return;
+        };
+        for attempt in attempts {
+            let pool = &mut self.pools[attempt.pool];
+            pool.in_flight = pool.in_flight.saturating_sub(1);
+        }
+        for part in &mut q.parts {
+            if part.outcome.is_none() {
+                part.outcome = Some(Outcome::TimedOut);
+            }
+        }
+        let block = &self.blocks[q.block];
+        match q.kind {
+            Kind::Gather { prefixed } => {
+                let g = block
+                    .gather
+                    .as_ref()
+                    .expect("gather queries belong to gather blocks");
+                let names = g.cluster_names();
+                let parts: Vec<gather::Part<'_>> = q
+                    .parts
+                    .iter()
+                    .map(|p| gather::Part {
+                        cluster: names[p.cluster].clone(),
+                        subname: &p.subname,
+                        outcome: p.outcome.as_ref().expect("filled above"),
+                    })
+                    .collect();
+                let mq = MergeQuery {
+                    domain: &g.domain,
+                    qname: &q.query.qname,
+                    qtype: q.query.qtype,
+                    prefixed,
+                    soa: &g.soa,
+                };
+                let merged = gather::merge(&mq, &parts);
+                if !merged.ede.is_empty() && merged.answer.rcode != Rcode::SERVFAIL {
+                    self.stats.partial_replies += 1;
+                }
+                let (answer, ede) = (merged.answer, merged.ede);
+                self.reply_now(
+                    now,
+                    q.started,
+                    q.client,
+                    &q.query,
+                    Some(q.block),
+                    &answer,
+                    &ede,
+                );
+            }
+            Kind::Proxy { .. } => {
+                let part = &q.parts[0];
+                let (answer, ede, ra) =
+                    proxied(part.outcome.as_ref().expect("filled above"), part.flags);
+                self.send_reply(
+                    now,
+                    q.started,
+                    q.client,
+                    &q.query,
+                    Some(q.block),
+                    &answer,
+                    &ede,
+                    ra,
+                );
+            }
+        }
+    }
+
+    /// Sends a reply; RA is set when the block has a `forward`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn reply_now(
+        &mut self,
+        now: Instant,
+        started: Instant,
+        client: ClientAddr,
+        query: &ClientQuery,
+        block: Option<usize>,
+        answer: &Answer,
+        ede: &[Ede],
+    ) {
+        let ra = block.is_some_and(|b| self.blocks[b].recursion_available());
+        self.send_reply(now, started, client, query, block, answer, ede, ra);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_reply(
+        &mut self,
+        now: Instant,
+        started: Instant,
+        client: ClientAddr,
+        query: &ClientQuery,
+        block: Option<usize>,
+        answer: &Answer,
+        ede: &[Ede],
+        ra: bool,
+    ) {
+        let udp_size = block.map_or(EDNS_UDP_SIZE, |b| self.blocks[b].bufsize);
+        let meta = ReplyMeta { ra, ede, udp_size };
+        let (payload, truncated) = respond::encode(
+            &mut self.scratch,
+            &client,
+            query,
+            answer,
+            &meta,
+            &mut self.stats,
+        );
+        if block.is_some_and(|b| self.blocks[b].log) {
+            let took = now.saturating_duration_since(started);
+            let log =
+                respond::query_log(&client, query, answer, ra, truncated, payload.len(), took);
+            self.events.push_back(Event::QueryLogged(log));
+        }
+        self.transmits.push_back(Transmit {
+            destination: Destination::Client(client),
+            payload,
+        });
+    }
+}
+
+/// A proxied reply: the upstream's answer with its AA and RA, or SERVFAIL with an EDE.
+fn proxied(outcome: &Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool) {
+    let (code, why) = match outcome {
+        Outcome::Answered(reply) => {
+            let [answer, authority, additional] = reply.sections.clone();
+            return (
+                Answer {
+                    rcode: reply.rcode,
+                    aa,
+                    answer,
+                    authority,
+                    additional,
+                },
+                Vec::new(),
+                ra,
+            );
+        }
+        Outcome::Refused(why) => {
+            let e = Ede {
+                code: ede::OTHER,
+                text: why.clone(),
+            };
+            return (Answer::empty(Rcode::REFUSED, false), vec![e], true);
+        }
+        Outcome::TimedOut => (ede::NO_REACHABLE_AUTHORITY, "timed out".to_string()),
+        Outcome::Down(why) => (ede::NO_REACHABLE_AUTHORITY, why.clone()),
+        Outcome::Failed(why) => (ede::NETWORK_ERROR, why.clone()),
+    };
+    let e = Ede {
+        code,
+        text: format!("no answer from upstream: {why}"),
+    };
+    (Answer::empty(Rcode::SERVFAIL, false), vec![e], true)
+}
+
+/// Answers the distributed domain gives itself: SOA and NS at the apex, and RFC 8482's
+/// minimal reply to ANY.
+pub(super) fn synthesised(g: &GatherRt, query: &ClientQuery) -> Option<Answer> {
+    let apex = query.qname == g.domain;
+    let record: Record = match query.qtype {
+        Rtype::SOA if apex => g.soa.with_owner(query.qname.clone()),
+        Rtype::NS if apex => g.ns.with_owner(query.qname.clone()),
+        Rtype::ANY => Record::rfc8482_hinfo(query.qname.clone(), 3600),
+        _ => return None,
+    };
+    let mut answer = Answer::empty(Rcode::NOERROR, true);
+    answer.answer.push(record);
+    Some(answer)
+}

@@ -1,0 +1,91 @@
+//! Upstream health as the gateway sees it: every attempt's result is accounted to its
+//! upstream; a down upstream is probed every `health_check` and comes back on any reply.
+
+use std::time::{Duration, Instant};
+
+use super::Gateway;
+use crate::event::Event;
+use crate::pending::{Owner, Target};
+use crate::timers::TimerKey;
+use crate::transmit::{Destination, Transmit, UpstreamTransport};
+use crate::upstream::HealthChange;
+use crate::wire::{write_query, Rtype, SubQuery, EDNS_UDP_SIZE};
+
+/// Probes wait at most this long for a reply, whatever the interval.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Gateway {
+    pub(super) fn upstream_succeeded(&mut self, pool: usize, upstream: usize) {
+        if self.pools[pool].record_success(upstream) == HealthChange::CameBack {
+            let addr = self.pools[pool].upstreams[upstream].addr;
+            self.events.push_back(Event::UpstreamHealth {
+                upstream: addr,
+                healthy: true,
+            });
+        }
+    }
+
+    pub(super) fn upstream_failed(&mut self, now: Instant, pool: usize, upstream: usize) {
+        if self.pools[pool].record_failure(upstream) == HealthChange::WentDown {
+            let addr = self.pools[pool].upstreams[upstream].addr;
+            self.events.push_back(Event::UpstreamHealth {
+                upstream: addr,
+                healthy: false,
+            });
+            let at = now + self.pools[pool].health_check.interval;
+            self.timers.insert(at, TimerKey::Probe { pool, upstream });
+        }
+    }
+
+    /// Sends a probe to a down upstream and schedules the next one.
+    pub(super) fn probe(&mut self, now: Instant, pool: usize, upstream: usize) {
+        let p = &self.pools[pool];
+        if !p.upstreams[upstream].down {
+            return;
+        }
+        let addr = p.upstreams[upstream].addr;
+        let check = p.health_check.clone();
+        let transport = if p.force_tcp {
+            UpstreamTransport::Tcp
+        } else {
+            UpstreamTransport::Udp
+        };
+        let target = Target {
+            addr,
+            transport,
+            pool,
+            upstream,
+        };
+        let (attempt, dns_id) =
+            self.pending
+                .insert_attempt(Owner::Probe, target, check.domain.clone(), Rtype::NS);
+        self.pools[pool].in_flight += 1;
+        self.scratch.reserve(512);
+        let probe = SubQuery {
+            id: dns_id,
+            qname: &check.domain,
+            qtype: Rtype::NS,
+            rd: check.recursion_desired,
+            cd: false,
+            dnssec_ok: false,
+            udp_size: EDNS_UDP_SIZE,
+        };
+        let payload = write_query(&mut self.scratch, &probe);
+        self.stats.upstream_probes += 1;
+        // A probe asks whether the upstream is alive, not whether it is fast: it may take
+        // longer than the interval, so probes can overlap (at most PROBE_TIMEOUT / interval).
+        self.timers
+            .insert(now + PROBE_TIMEOUT, TimerKey::Attempt(attempt));
+        self.timers
+            .insert(now + check.interval, TimerKey::Probe { pool, upstream });
+        let destination = Destination::Upstream {
+            attempt,
+            addr,
+            transport,
+        };
+        self.transmits.push_back(Transmit {
+            destination,
+            payload,
+        });
+    }
+}

@@ -1,0 +1,352 @@
+//! The gateway: the sans-IO state machine the runtimes drive. This file holds the state and
+//! the `handle_*`/`poll_*` API; starting queries, finishing them and upstream health live in
+//! the submodules.
+
+mod finish;
+mod health;
+mod start;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::answer::Answer;
+use crate::block::Block;
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::event::Event;
+use crate::gather::{ClusterReply, Outcome};
+use crate::metrics::Stats;
+use crate::pending::{Attempt, Owner, Pending};
+use crate::routing::Router;
+use crate::timers::{TimerKey, Timers};
+use crate::transmit::{
+    AttemptId, ClientAddr, ClientTransport, Destination, Transmit, UpstreamFailure,
+    UpstreamTransport,
+};
+use crate::upstream::Pool;
+use crate::wire::{
+    write_reply, Class, ClientQuery, QueryError, Rcode, ReplyHeader, UpstreamReply, EDNS_UDP_SIZE,
+    MAX_MESSAGE_LEN, PLAIN_UDP_LIMIT,
+};
+
+/// The gatherdns state machine. See the crate documentation for the driving loop.
+///
+/// Methods come in three groups: `handle_*` feed it input (always with the current time),
+/// `poll_*` drain its output, and getters report on it. After every `handle_*` call the
+/// driver drains `poll_transmit` and `poll_event`, then waits until `poll_timeout`.
+pub struct Gateway {
+    router: Router,
+    blocks: Vec<Block>,
+    pools: Vec<Pool>,
+    pending: Pending,
+    timers: Timers,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    scratch: BytesMut,
+    stats: Stats,
+    max_inflight: usize,
+}
+
+impl Gateway {
+    /// Builds a gateway from a validated configuration. `seed` feeds the random number
+    /// generator used for sub-query IDs and upstream choice; the driver takes it from the OS.
+    pub fn new(config: Config, now: Instant, seed: [u8; 32]) -> Result<Gateway, ConfigError> {
+        let _ = now;
+        let mut pools = Vec::new();
+        let blocks = config
+            .servers
+            .iter()
+            .map(|b| Block::new(b, 1, &mut pools))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Gateway {
+            router: Router::new(&config.servers),
+            blocks,
+            pools,
+            pending: Pending::new(seed),
+            timers: Timers::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            scratch: BytesMut::with_capacity(MAX_MESSAGE_LEN),
+            stats: Stats::default(),
+            max_inflight: config.max_inflight,
+        })
+    }
+
+    /// The addresses to listen on (UDP and TCP); a [`crate::ListenerId`] indexes this list.
+    pub fn listeners(&self) -> &[SocketAddr] {
+        self.router.listeners()
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Client queries waiting for upstreams.
+    pub fn queries_in_flight(&self) -> usize {
+        self.pending.queries.len()
+    }
+
+    /// Every upstream with whether it is currently considered healthy, in configuration order.
+    pub fn upstream_health(&self) -> Vec<(SocketAddr, bool)> {
+        self.pools
+            .iter()
+            .flat_map(|p| p.upstreams.iter().map(|u| (u.addr, !u.down)))
+            .collect()
+    }
+
+    /// A message from a client.
+    pub fn handle_client_message(&mut self, now: Instant, from: ClientAddr, msg: Bytes) {
+        self.stats.client_messages += 1;
+        let query = match ClientQuery::parse(msg) {
+            Ok(query) => query,
+            Err(QueryError::Drop(_)) => {
+                self.stats.client_dropped += 1;
+                return;
+            }
+            Err(error) => {
+                self.reply_to_malformed(from, &error);
+                return;
+            }
+        };
+        let Some(block) = self.router.block_for(from.listener, &query.qname) else {
+            let refused = Answer::empty(Rcode::REFUSED, false);
+            self.reply_now(now, now, from, &query, None, &refused, &[]);
+            return;
+        };
+        let b = &self.blocks[block];
+        let gather = b
+            .gather
+            .as_ref()
+            .filter(|g| query.qname.is_at_or_below(&g.domain));
+        if let Some(g) = gather {
+            if let Some(answer) = finish::synthesised(g, &query) {
+                self.reply_now(now, now, from, &query, Some(block), &answer, &[]);
+            } else if !self.overloaded(now, from, &query, block) {
+                self.start_gather(now, from, query, block);
+            }
+        } else if let Some(zone) = b.zone_for(&query.qname) {
+            let answer = b.zones[zone].lookup(&query.qname, query.qtype);
+            self.reply_now(now, now, from, &query, Some(block), &answer, &[]);
+        } else if let Some(forward) = b.forward_for(&query.qname) {
+            if !self.overloaded(now, from, &query, block) {
+                self.start_proxy(now, from, query, block, forward);
+            }
+        } else {
+            let refused = Answer::empty(Rcode::REFUSED, false);
+            self.reply_now(now, now, from, &query, Some(block), &refused, &[]);
+        }
+    }
+
+    /// Refuses the query at once if the gateway already holds `max_inflight` queries, so
+    /// memory stays bounded whatever the load.
+    fn overloaded(
+        &mut self,
+        now: Instant,
+        from: ClientAddr,
+        query: &ClientQuery,
+        block: usize,
+    ) -> bool {
+        if self.pending.queries.len() < self.max_inflight {
+            return false;
+        }
+        self.stats.refused_overload += 1;
+        let refused = Answer::empty(Rcode::REFUSED, false);
+        self.reply_now(now, now, from, query, Some(block), &refused, &[]);
+        true
+    }
+
+    /// FORMERR, NOTIMP, REFUSED or BADVERS for a query that could not be taken as is.
+    fn reply_to_malformed(&mut self, from: ClientAddr, error: &QueryError) {
+        let QueryError::Reply {
+            id,
+            opcode,
+            rd,
+            cd,
+            question,
+            edns,
+            rcode,
+            ..
+        } = error
+        else {
+            return;
+        };
+        let limit = match from.transport {
+            ClientTransport::Udp => edns.map_or(PLAIN_UDP_LIMIT, |e| {
+                usize::from(e.udp_size.clamp(512, EDNS_UDP_SIZE))
+            }),
+            ClientTransport::Tcp(_) => MAX_MESSAGE_LEN,
+        };
+        let header = ReplyHeader {
+            id: *id,
+            opcode: *opcode,
+            rd: *rd,
+            cd: *cd,
+            aa: false,
+            ra: false,
+            rcode: *rcode,
+            question: question.as_ref().map(|(n, t, c)| (n, *t, *c)),
+            edns_do: edns.map(|e| e.dnssec_ok),
+            udp_size: EDNS_UDP_SIZE,
+            ede: &[],
+        };
+        self.scratch.reserve(512);
+        let (payload, _) = write_reply(&mut self.scratch, &header, [&[], &[], &[]], limit);
+        self.stats.replies += 1;
+        self.transmits.push_back(Transmit {
+            destination: Destination::Client(from),
+            payload,
+        });
+    }
+
+    /// A message from an upstream server.
+    pub fn handle_upstream_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: UpstreamTransport,
+        msg: Bytes,
+    ) {
+        // Match on source and ID first: a malformed reply to a live attempt fails that
+        // attempt (so it is retried at once); anything else is only counted.
+        let matched = (msg.len() >= 2)
+            .then(|| u16::from_be_bytes([msg[0], msg[1]]))
+            .and_then(|id| self.pending.match_reply(from, id))
+            .filter(|id| self.pending.attempts[id].transport == transport);
+        let Some(attempt_id) = matched else {
+            self.stats.upstream_unmatched += 1;
+            return;
+        };
+        let (reply, head) = match UpstreamReply::parse(msg) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                self.stats.upstream_malformed += 1;
+                let attempt = self.drop_attempt(attempt_id).expect("matched above");
+                let why = format!("malformed reply from {from}: {why}");
+                self.attempt_failed(now, attempt, Outcome::Failed(why));
+                return;
+            }
+        };
+        let expected = &self.pending.attempts[&attempt_id];
+        if head.qname != expected.qname || head.qtype != expected.qtype || head.qclass != Class::IN
+        {
+            // Right source and ID but another question: a spoofing attempt or a confused
+            // upstream. Keep waiting for the genuine reply.
+            self.stats.upstream_mismatched += 1;
+            return;
+        }
+        let attempt = self.drop_attempt(attempt_id).expect("matched above");
+        self.upstream_succeeded(attempt.pool, attempt.upstream);
+        let Owner::Part { query, part } = attempt.owner else {
+            return; // A probe: any well-formed reply means the upstream is alive.
+        };
+        if head.tc && transport == UpstreamTransport::Udp {
+            self.stats.upstream_tc_retries += 1;
+            self.send_attempt(
+                now,
+                query,
+                part,
+                attempt.upstream,
+                Some(UpstreamTransport::Tcp),
+            );
+            return;
+        }
+        let sections = match reply.sections() {
+            Ok(sections) => sections,
+            Err(why) => {
+                self.stats.upstream_malformed += 1;
+                let why = format!("malformed reply from {from}: {why}");
+                self.attempt_failed(now, attempt, Outcome::Failed(why));
+                return;
+            }
+        };
+        let rcode = Rcode::checked_from_int(u8::try_from(head.rcode).unwrap_or(u8::MAX))
+            .unwrap_or(Rcode::SERVFAIL);
+        if let Some(p) = self
+            .pending
+            .queries
+            .get_mut(&query)
+            .map(|q| &mut q.parts[part])
+        {
+            p.attempt = None;
+            p.flags = (head.aa, head.ra);
+        }
+        self.part_done(
+            now,
+            query,
+            part,
+            Outcome::Answered(ClusterReply { rcode, sections }),
+        );
+    }
+
+    /// An attempt that the driver could not complete.
+    pub fn handle_upstream_failure(
+        &mut self,
+        now: Instant,
+        attempt: AttemptId,
+        failure: UpstreamFailure,
+    ) {
+        let Some(a) = self.drop_attempt(attempt) else {
+            return;
+        };
+        self.stats.upstream_failures += 1;
+        let why = match failure {
+            UpstreamFailure::Unreachable => format!("{} unreachable", a.addr),
+            UpstreamFailure::ConnectionLost => format!("connection to {} lost", a.addr),
+        };
+        self.attempt_failed(now, a, Outcome::Failed(why));
+    }
+
+    /// Time has passed. Calling it early or repeatedly is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((_, key)) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Query(key) => {
+                    if self.pending.queries.contains_key(&key) {
+                        self.finish(now, key);
+                    }
+                }
+                TimerKey::Attempt(id) => {
+                    if let Some(a) = self.drop_attempt(id) {
+                        self.stats.upstream_timeouts += 1;
+                        self.attempt_failed(now, a, Outcome::TimedOut);
+                    }
+                }
+                TimerKey::Probe { pool, upstream } => self.probe(now, pool, upstream),
+            }
+        }
+        let pending = &self.pending;
+        let pools = &self.pools;
+        self.timers.prune(|k| match k {
+            TimerKey::Query(q) => pending.queries.contains_key(q),
+            TimerKey::Attempt(a) => pending.attempts.contains_key(a),
+            TimerKey::Probe { pool, upstream } => pools[*pool].upstreams[*upstream].down,
+        });
+    }
+
+    /// Forgets an attempt and releases its place in its pool.
+    fn drop_attempt(&mut self, id: AttemptId) -> Option<Attempt> {
+        let attempt = self.pending.remove_attempt(id)?;
+        let pool = &mut self.pools[attempt.pool];
+        pool.in_flight = pool.in_flight.saturating_sub(1);
+        Some(attempt)
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event to log or count.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Gateway::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+}

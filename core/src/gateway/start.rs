@@ -1,0 +1,298 @@
+//! Starting work for a query: the clusters of a gathered query (zone-backed ones answered at
+//! once), the upstream of a proxied one, and each attempt with its deadline and retry.
+
+use std::time::{Duration, Instant};
+
+use super::Gateway;
+use crate::answer::Answer;
+use crate::block::Source;
+use crate::config::defaults;
+use crate::gather::{ClusterReply, Outcome};
+use crate::pending::{Attempt, Kind, Owner, Part, Query, Target};
+use crate::routing::plan_gather;
+use crate::timers::TimerKey;
+use crate::transmit::{ClientAddr, ClientTransport, Destination, Transmit, UpstreamTransport};
+use crate::wire::{write_query, ClientQuery, Rcode, SubQuery};
+
+/// Attempts per part: the first try and one retry on another upstream.
+const MAX_TRIES: u8 = 2;
+
+/// Per-attempt timeout of plain `forward` proxying; the overall deadline allows one retry.
+const PROXY_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl Gateway {
+    pub(super) fn start_gather(
+        &mut self,
+        now: Instant,
+        client: ClientAddr,
+        query: ClientQuery,
+        block: usize,
+    ) {
+        let b = &self.blocks[block];
+        let g = b.gather.as_ref().expect("checked by the caller");
+        let plan = plan_gather(&g.domain, &g.cluster_names(), &query.qname);
+        if plan.targets.is_empty() {
+            // Every cluster name would exceed 255 bytes: no cluster can hold the name.
+            let mut answer = Answer::empty(Rcode::NXDOMAIN, true);
+            answer.authority.push(g.soa.clone());
+            self.reply_now(now, now, client, &query, Some(block), &answer, &[]);
+            return;
+        }
+        let deadline = now + g.timeout;
+        let parts: Vec<Part> = plan
+            .targets
+            .into_iter()
+            .map(|(cluster, subname)| {
+                let outcome = match g.clusters[cluster].source {
+                    Source::Zone(z) => {
+                        let a = b.zones[z].lookup(&subname, query.qtype);
+                        let sections = [a.answer, a.authority, a.additional];
+                        Some(Outcome::Answered(ClusterReply {
+                            rcode: a.rcode,
+                            sections,
+                        }))
+                    }
+                    Source::Forward(_) => None,
+                };
+                Part {
+                    cluster,
+                    subname,
+                    outcome,
+                    attempt: None,
+                    tries: 0,
+                    upstream: 0,
+                    flags: (false, false),
+                }
+            })
+            .collect();
+        let waiting = parts.iter().filter(|p| p.outcome.is_none()).count();
+        let count = parts.len();
+        let kind = Kind::Gather {
+            prefixed: plan.prefixed,
+        };
+        let key = self.pending.insert_query(Query {
+            client,
+            query,
+            block,
+            started: now,
+            kind,
+            parts,
+            waiting,
+        });
+        if waiting == 0 {
+            self.finish(now, key);
+            return;
+        }
+        self.timers.insert(deadline, TimerKey::Query(key));
+        for part in 0..count {
+            // A part that fails at once (its cluster is down) may finish the query.
+            let Some(q) = self.pending.queries.get(&key) else {
+                break;
+            };
+            if q.parts[part].outcome.is_none() {
+                self.send_first_attempt(now, key, part);
+            }
+        }
+    }
+
+    pub(super) fn start_proxy(
+        &mut self,
+        now: Instant,
+        client: ClientAddr,
+        query: ClientQuery,
+        block: usize,
+        forward: usize,
+    ) {
+        let subname = query.qname.clone();
+        let part = Part {
+            cluster: 0,
+            subname,
+            outcome: None,
+            attempt: None,
+            tries: 0,
+            upstream: 0,
+            flags: (false, false),
+        };
+        let kind = Kind::Proxy { forward };
+        let parts = vec![part];
+        let key = self.pending.insert_query(Query {
+            client,
+            query,
+            block,
+            started: now,
+            kind,
+            parts,
+            waiting: 1,
+        });
+        self.timers
+            .insert(now + defaults::TIMEOUT, TimerKey::Query(key));
+        self.send_first_attempt(now, key, 0);
+    }
+
+    /// The pool a part's attempts go through, and the per-attempt timeout.
+    fn part_pool(&self, key: u64, part: usize) -> (usize, Duration) {
+        let q = &self.pending.queries[&key];
+        let block = &self.blocks[q.block];
+        match q.kind {
+            Kind::Proxy { forward } => (block.forwards[forward].pool, PROXY_ATTEMPT_TIMEOUT),
+            Kind::Gather { .. } => {
+                let g = block
+                    .gather
+                    .as_ref()
+                    .expect("gather queries belong to gather blocks");
+                match g.clusters[q.parts[part].cluster].source {
+                    Source::Forward(f) => (block.forwards[f].pool, g.cluster_timeout),
+                    Source::Zone(_) => unreachable!("zone-backed parts are answered at once"),
+                }
+            }
+        }
+    }
+
+    /// First attempt of a part: a healthy upstream by the pool's policy. A gathered cluster
+    /// whose upstreams are all down is skipped at once; a proxied query tries one anyway, as
+    /// CoreDNS's forward does. A pool at `max_concurrent` refuses.
+    fn send_first_attempt(&mut self, now: Instant, key: u64, part: usize) {
+        let (pool, _) = self.part_pool(key, part);
+        let proxy = matches!(self.pending.queries[&key].kind, Kind::Proxy { .. });
+        if self.pools[pool].saturated() {
+            self.stats.refused_max_concurrent += 1;
+            let why = format!("max_concurrent reached for {}", self.pools[pool].from);
+            self.part_done(now, key, part, Outcome::Refused(why));
+            return;
+        }
+        let random = self.pending.random();
+        let upstream = match self.pools[pool].first(random) {
+            Some(upstream) => upstream,
+            None if proxy => random as usize % self.pools[pool].upstreams.len(),
+            None => {
+                self.stats.skipped_down += 1;
+                self.part_done(
+                    now,
+                    key,
+                    part,
+                    Outcome::Down("every upstream is down".into()),
+                );
+                return;
+            }
+        };
+        self.send_attempt(now, key, part, upstream, None);
+    }
+
+    /// Sends an attempt for a part to `upstream` (index in its pool) over `transport`
+    /// (default: from the forward's options and the client's transport).
+    pub(super) fn send_attempt(
+        &mut self,
+        now: Instant,
+        key: u64,
+        part: usize,
+        upstream: usize,
+        transport: Option<UpstreamTransport>,
+    ) {
+        let (pool_index, timeout) = self.part_pool(key, part);
+        let pool = &self.pools[pool_index];
+        let q = &self.pending.queries[&key];
+        let transport = transport.unwrap_or(if pool.force_tcp {
+            UpstreamTransport::Tcp
+        } else if pool.prefer_udp || matches!(q.kind, Kind::Gather { .. }) {
+            UpstreamTransport::Udp
+        } else {
+            match q.client.transport {
+                ClientTransport::Udp => UpstreamTransport::Udp,
+                ClientTransport::Tcp(_) => UpstreamTransport::Tcp,
+            }
+        });
+        let addr = pool.upstreams[upstream].addr;
+        let query = &q.query;
+        let (qtype, rd, cd) = (query.qtype, query.rd, query.cd);
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        let udp_size = self.blocks[q.block].bufsize;
+        let subname = q.parts[part].subname.clone();
+        let target = Target {
+            addr,
+            transport,
+            pool: pool_index,
+            upstream,
+        };
+        let owner = Owner::Part { query: key, part };
+        let (attempt, dns_id) = self
+            .pending
+            .insert_attempt(owner, target, subname.clone(), qtype);
+        self.pools[pool_index].in_flight += 1;
+        let p = &mut self.pending.queries.get_mut(&key).expect("present").parts[part];
+        p.attempt = Some(attempt);
+        p.upstream = upstream;
+        self.scratch.reserve(512);
+        let sub = SubQuery {
+            id: dns_id,
+            qname: &subname,
+            qtype,
+            rd,
+            cd,
+            dnssec_ok,
+            udp_size,
+        };
+        let payload = write_query(&mut self.scratch, &sub);
+        self.stats.upstream_attempts += 1;
+        self.timers
+            .insert(now + timeout, TimerKey::Attempt(attempt));
+        let destination = Destination::Upstream {
+            attempt,
+            addr,
+            transport,
+        };
+        self.transmits.push_back(Transmit {
+            destination,
+            payload,
+        });
+    }
+
+    /// An attempt failed or timed out: account it to the upstream's health, then retry the
+    /// part on another upstream if it has tries left, else record `outcome` for it.
+    pub(super) fn attempt_failed(&mut self, now: Instant, attempt: Attempt, outcome: Outcome) {
+        let Owner::Part { query: key, part } = attempt.owner else {
+            return; // A probe that failed: the upstream stays down until one succeeds.
+        };
+        self.upstream_failed(now, attempt.pool, attempt.upstream);
+        let Some(q) = self.pending.queries.get_mut(&key) else {
+            return;
+        };
+        let p = &mut q.parts[part];
+        p.attempt = None;
+        p.tries += 1;
+        if p.tries < MAX_TRIES {
+            let next = self.pools[attempt.pool].after(attempt.upstream);
+            self.send_attempt(now, key, part, next, None);
+            return;
+        }
+        if self.blocks[q.block].errors {
+            let message = match &outcome {
+                Outcome::TimedOut => format!("no reply for {} in time", p.subname),
+                Outcome::Failed(why) | Outcome::Down(why) | Outcome::Refused(why) => {
+                    format!("{}: {why}", p.subname)
+                }
+                Outcome::Answered(_) => String::new(),
+            };
+            let query = format!("{} {}", q.query.qname, q.query.qtype);
+            self.events
+                .push_back(crate::event::Event::Error { query, message });
+        }
+        self.part_done(now, key, part, outcome);
+    }
+
+    /// Records how a part ended; the query is finished when no part is left waiting.
+    pub(super) fn part_done(&mut self, now: Instant, key: u64, part: usize, outcome: Outcome) {
+        let Some(q) = self.pending.queries.get_mut(&key) else {
+            return;
+        };
+        let p = &mut q.parts[part];
+        if p.outcome.is_some() {
+            return;
+        }
+        p.outcome = Some(outcome);
+        p.attempt = None;
+        q.waiting -= 1;
+        if q.waiting == 0 {
+            self.finish(now, key);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Upstream pools: the servers of one `forward`, which of them to try (policy), and their
+//! health — an upstream that fails `max_fails` times in a row is down, skipped at once, and
+//! probed every `health_check` until it answers again.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::{Forward, HealthCheck, Policy};
+use crate::wire::Name;
+
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
+    /// Failures since the last success.
+    fails: u32,
+    pub(crate) down: bool,
+}
+
+/// What a health update changed, for the log.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HealthChange {
+    None,
+    WentDown,
+    CameBack,
+}
+
+pub(crate) struct Pool {
+    pub(crate) from: Name,
+    pub(crate) upstreams: Vec<Upstream>,
+    pub(crate) force_tcp: bool,
+    pub(crate) prefer_udp: bool,
+    policy: Policy,
+    max_fails: u32,
+    pub(crate) health_check: HealthCheck,
+    max_concurrent: Option<u32>,
+    /// Attempts in flight through this pool.
+    pub(crate) in_flight: u32,
+    cursor: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(f: &Forward) -> Pool {
+        Pool {
+            from: f.from.clone(),
+            upstreams: f
+                .to
+                .iter()
+                .map(|addr| Upstream {
+                    addr: *addr,
+                    fails: 0,
+                    down: false,
+                })
+                .collect(),
+            force_tcp: f.force_tcp,
+            prefer_udp: f.prefer_udp,
+            policy: f.policy,
+            max_fails: f.max_fails,
+            health_check: f.health_check.clone(),
+            max_concurrent: f.max_concurrent,
+            in_flight: 0,
+            cursor: 0,
+        }
+    }
+
+    /// True when another attempt would exceed `max_concurrent`.
+    pub(crate) fn saturated(&self) -> bool {
+        self.max_concurrent.is_some_and(|max| self.in_flight >= max)
+    }
+
+    /// The upstream for a first attempt: by policy among the healthy ones, `None` when all
+    /// are down. `random` is a fresh random number from the gateway's generator.
+    pub(crate) fn first(&mut self, random: u32) -> Option<usize> {
+        let n = self.upstreams.len();
+        let start = match self.policy {
+            Policy::Sequential => 0,
+            Policy::RoundRobin => {
+                self.cursor = (self.cursor + 1) % n;
+                self.cursor
+            }
+            Policy::Random => random as usize % n,
+        };
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| !self.upstreams[i].down)
+    }
+
+    /// The upstream for a retry after `previous`: the next healthy one in list order,
+    /// `previous` itself if it is the only healthy one, else the next one at all.
+    pub(crate) fn after(&self, previous: usize) -> usize {
+        let n = self.upstreams.len();
+        (1..=n)
+            .map(|i| (previous + i) % n)
+            .find(|&i| !self.upstreams[i].down)
+            .unwrap_or((previous + 1) % n)
+    }
+
+    pub(crate) fn record_success(&mut self, index: usize) -> HealthChange {
+        let u = &mut self.upstreams[index];
+        u.fails = 0;
+        if u.down {
+            u.down = false;
+            return HealthChange::CameBack;
+        }
+        HealthChange::None
+    }
+
+    /// Counts a failure. Marking down needs both `max_fails` and probing: without probes
+    /// nothing would ever bring the upstream back.
+    pub(crate) fn record_failure(&mut self, index: usize) -> HealthChange {
+        let can_mark = self.max_fails > 0 && self.health_check.interval > Duration::ZERO;
+        let max_fails = self.max_fails;
+        let u = &mut self.upstreams[index];
+        u.fails = u.fails.saturating_add(1);
+        if can_mark && !u.down && u.fails >= max_fails {
+            u.down = true;
+            return HealthChange::WentDown;
+        }
+        HealthChange::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{defaults, Location};
+
+    fn pool(policy: Policy, n: u8, max_fails: u32) -> Pool {
+        Pool::new(&Forward {
+            from: Name::root(),
+            to: (1..=n)
+                .map(|i| SocketAddr::from(([10, 0, 0, i], 53)))
+                .collect(),
+            force_tcp: false,
+            prefer_udp: false,
+            policy,
+            max_fails,
+            health_check: HealthCheck {
+                interval: defaults::HEALTH_CHECK,
+                recursion_desired: true,
+                domain: Name::root(),
+            },
+            expire: defaults::EXPIRE,
+            max_concurrent: Some(2),
+            location: Location::default(),
+        })
+    }
+
+    #[test]
+    fn policies_pick_the_first_upstream() {
+        let mut p = pool(Policy::Sequential, 3, 2);
+        assert_eq!((p.first(7), p.first(8)), (Some(0), Some(0)));
+        let mut p = pool(Policy::RoundRobin, 3, 2);
+        assert_eq!(
+            [p.first(0), p.first(0), p.first(0)],
+            [Some(1), Some(2), Some(0)]
+        );
+        let mut p = pool(Policy::Random, 3, 2);
+        assert_eq!((p.first(4), p.first(5)), (Some(1), Some(2)));
+    }
+
+    #[test]
+    fn down_upstreams_are_skipped_and_come_back() {
+        let mut p = pool(Policy::Sequential, 2, 2);
+        assert_eq!(p.record_failure(0), HealthChange::None);
+        assert_eq!(p.record_failure(0), HealthChange::WentDown);
+        assert_eq!(p.first(0), Some(1));
+        assert_eq!(p.after(1), 1, "the only healthy one is retried");
+        assert_eq!(p.record_failure(1), HealthChange::None);
+        assert_eq!(p.record_failure(1), HealthChange::WentDown);
+        assert_eq!(p.first(0), None, "every upstream is down");
+        assert_eq!(p.record_success(0), HealthChange::CameBack);
+        assert_eq!(p.first(0), Some(0));
+    }
+
+    #[test]
+    fn success_resets_the_failure_count_and_zero_never_marks_down() {
+        let mut p = pool(Policy::Sequential, 1, 2);
+        p.record_failure(0);
+        p.record_success(0);
+        assert_eq!(p.record_failure(0), HealthChange::None);
+        let mut p = pool(Policy::Sequential, 1, 0);
+        for _ in 0..10 {
+            assert_eq!(p.record_failure(0), HealthChange::None);
+        }
+        assert_eq!(p.first(0), Some(0));
+    }
+
+    #[test]
+    fn saturation_follows_max_concurrent() {
+        let mut p = pool(Policy::Sequential, 1, 2);
+        p.in_flight = 1;
+        assert!(!p.saturated());
+        p.in_flight = 2;
+        assert!(p.saturated());
+    }
+}
