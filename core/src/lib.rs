@@ -52,9 +52,13 @@ pub mod error;
 pub mod event;
 pub mod framing;
 #[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
+mod gateway_ip;
 mod gather;
+mod hosts;
 pub mod loader;
+mod mcs;
 pub mod metrics;
 mod pending;
 mod respond;
@@ -69,7 +73,7 @@ pub use answer::Answer;
 pub use config::Config;
 pub use error::ConfigError;
 pub use event::{Event, QueryLog};
-pub use gateway::Gateway;
+pub use gateway::{Gateway, WatchedFile};
 pub use transmit::{
     AttemptId, ClientAddr, ClientTransport, Destination, ListenerId, Transmit, UpstreamFailure,
     UpstreamTransport,

@@ -1,0 +1,26 @@
+//! The whole core without sockets: the SPEC §1 gathered SRV query from client bytes in, the two
+//! sub-queries out, the clusters' canned replies in, the merged reply out. Criterion reports the
+//! time per client query (throughput is counted in queries).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gatherdns_benches::Driver;
+
+fn gathered_srv(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gateway");
+    // 1: one query at a time, the latency path. 64: a burst in flight together, so the
+    // pending-query tables and the timer heap hold more than one entry.
+    for batch in [1u16, 64] {
+        group.throughput(Throughput::Elements(u64::from(batch)));
+        group.bench_function(BenchmarkId::new("gathered_srv_2_clusters", batch), |b| {
+            let mut driver = Driver::new();
+            b.iter(|| black_box(driver.gathered_queries(batch)));
+            assert_eq!(driver.in_flight(), 0, "every query must have been answered");
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gathered_srv);
+criterion_main!(benches);
