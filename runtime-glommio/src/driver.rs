@@ -1,0 +1,315 @@
+//! One executor's run loop around its own sans-IO gateway: every input makes one `handle_*`
+//! call, then the driver drains `poll_transmit` → `poll_event` and re-arms the timer from
+//! `poll_timeout`. Single-threaded (glommio is `!Send`), so the gateway lives in a `RefCell`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use gatherdns_core::{
+    AttemptId, ClientAddr, ClientTransport, Config, Destination, Gateway, ListenerId, Transmit,
+    UpstreamFailure, WatchedFile,
+};
+use glommio::net::TcpListener;
+use glommio::Task;
+
+use crate::executors::Answered;
+use crate::tcp::ConnHandle;
+use crate::timer::Alarm;
+use crate::upstream::Upstreams;
+use crate::{log, tcp, timer, udp, upstream};
+
+/// Transmits sent per drain before the rest is left to the pump, so that one burst of
+/// replies cannot starve the sockets (firezone's `MAX_EVENTLOOP_ITERS`).
+const TRANSMIT_BUDGET: usize = 256;
+
+/// Events printed per drain; the rest waits for the next drain.
+const EVENT_BUDGET: usize = 256;
+
+/// Rounds of "report failures, drain again" per drain; each round is itself budgeted.
+const FAILURE_ROUNDS: usize = 4;
+
+/// Everything the tasks of one executor share: its gateway, sockets and connection queues.
+pub(crate) struct Driver {
+    gateway: RefCell<Gateway>,
+    alarm: Alarm,
+    /// Client UDP sockets by listener id (ids only grow, so a vector with gaps).
+    client_udp: RefCell<Vec<Option<Rc<udp::Socket>>>>,
+    /// The receive and accept tasks of each listener; dropping them closes the listener.
+    listener_tasks: RefCell<HashMap<ListenerId, [Task<()>; 2]>>,
+    /// Client TCP connections (this executor's ids, the process's count).
+    tcp_conns: Rc<tcp::ConnCounter>,
+    /// The file watchers of the configuration in force; a reload replaces them.
+    watchers: RefCell<Vec<Task<()>>>,
+    /// Reply queues of open client TCP connections, by connection id.
+    conns: RefCell<HashMap<u64, ConnHandle>>,
+    upstreams: Upstreams,
+    /// Replies sent to clients, read by the main thread when the process stops.
+    answered: Arc<Answered>,
+}
+
+/// The sockets of one listening address, bound by this executor before it serves.
+pub(crate) struct Listener {
+    pub(crate) udp: udp::Socket,
+    pub(crate) tcp: TcpListener,
+}
+
+impl Listener {
+    /// Binds UDP, then TCP, with SO_REUSEPORT; the error reads like Go's
+    /// (`listen udp ADDR: address already in use`).
+    pub(crate) fn bind(addr: std::net::SocketAddr) -> Result<Listener, String> {
+        let udp = udp::bind(addr, true)
+            .map_err(|e| format!("listen udp {addr}: {}", crate::describe(&e)))?;
+        let tcp = TcpListener::bind(addr)
+            .map_err(|e| format!("listen tcp {addr}: {}", crate::describe(&e.into())))?;
+        Ok(Listener { udp, tcp })
+    }
+}
+
+impl Driver {
+    /// Starts the tasks of every listener, the upstream receivers and the pump on the
+    /// current executor. `connections` counts the client connections of all executors.
+    pub(crate) fn start(
+        gateway: Gateway,
+        listeners: Vec<Listener>,
+        answered: Arc<Answered>,
+        connections: Arc<AtomicUsize>,
+    ) -> Rc<Driver> {
+        let ids = gateway.listener_ids().to_vec();
+        let driver = Rc::new(Driver {
+            gateway: RefCell::new(gateway),
+            alarm: Alarm::new(),
+            client_udp: RefCell::new(Vec::new()),
+            listener_tasks: RefCell::new(HashMap::new()),
+            tcp_conns: Rc::new(tcp::ConnCounter::new(connections)),
+            watchers: RefCell::new(Vec::new()),
+            conns: RefCell::new(HashMap::new()),
+            upstreams: Upstreams::default(),
+            answered,
+        });
+        for (id, listener) in ids.into_iter().zip(listeners) {
+            driver.open_listener(id, listener);
+        }
+        driver.spawn(timer::pump(driver.clone()));
+        // The gateway may already want a timer (health probes): arm it before any input.
+        driver.drain();
+        driver
+    }
+
+    /// Runs a task on this executor; it lives until it finishes or the process ends.
+    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + 'static) {
+        glommio::spawn_local(future).detach();
+    }
+
+    /// Runs a task whose handle the caller keeps: dropping the handle cancels the task.
+    pub(crate) fn spawn_task<T: 'static>(
+        &self,
+        future: impl Future<Output = T> + 'static,
+    ) -> Task<T> {
+        glommio::spawn_local(future)
+    }
+
+    /// Starts serving a bound listener under `id`.
+    fn open_listener(self: &Rc<Self>, id: ListenerId, listener: Listener) {
+        let socket = Rc::new(listener.udp);
+        {
+            let mut udp = self.client_udp.borrow_mut();
+            if udp.len() <= id.0 {
+                udp.resize(id.0 + 1, None);
+            }
+            udp[id.0] = Some(socket.clone());
+        }
+        let driver = self.clone();
+        let per_yield = crate::budget::ITEMS_PER_YIELD;
+        let receive = self.spawn_task(udp::receive(socket, per_yield, move |remote, msg| {
+            let from = ClientAddr {
+                listener: id,
+                remote,
+                transport: ClientTransport::Udp,
+            };
+            driver.handle(|gateway, now| gateway.handle_client_message(now, from, msg));
+        }));
+        let accept = self.spawn_task(tcp::accept_loop(
+            self.clone(),
+            id.0,
+            listener.tcp,
+            self.tcp_conns.clone(),
+        ));
+        self.listener_tasks
+            .borrow_mut()
+            .insert(id, [receive, accept]);
+    }
+
+    /// Stops listening on `id`: its sockets close once their tasks are gone. Connections
+    /// already accepted on it run to their end.
+    fn close_listener(&self, id: ListenerId) {
+        let tasks = self.listener_tasks.borrow_mut().remove(&id);
+        if let Some(slot) = self.client_udp.borrow_mut().get_mut(id.0) {
+            *slot = None;
+        }
+        drop(tasks);
+    }
+
+    /// The listening addresses of the configuration in force, with their ids.
+    pub(crate) fn listeners(&self) -> Vec<(ListenerId, SocketAddr)> {
+        let gateway = self.gateway.borrow();
+        let ids = gateway.listener_ids().iter().copied();
+        ids.zip(gateway.listeners().iter().copied()).collect()
+    }
+
+    /// Installs `config` with `added`, the listeners it adds, already bound: reconfigures
+    /// the gateway and closes the listeners it drops. On `Err` (the gateway refuses the
+    /// configuration) nothing has changed. Queries in flight finish under the old
+    /// configuration; listeners that stay keep their sockets.
+    pub(crate) fn reconfigure(
+        self: &Rc<Self>,
+        config: Config,
+        mut added: Vec<(SocketAddr, Listener)>,
+    ) -> Result<(), String> {
+        let before = self.listeners();
+        self.gateway
+            .borrow_mut()
+            .reconfigure(Instant::now(), config)
+            .map_err(|e| e.to_string())?;
+        let after = self.listeners();
+        for (id, _) in before
+            .iter()
+            .filter(|(id, _)| after.iter().all(|(i, _)| i != id))
+        {
+            self.close_listener(*id);
+        }
+        for (id, addr) in after {
+            if let Some(index) = added.iter().position(|(a, _)| *a == addr) {
+                let (_, listener) = added.swap_remove(index);
+                self.open_listener(id, listener);
+            }
+        }
+        // The new configuration may want timers (probes of upstreams still down).
+        self.drain();
+        Ok(())
+    }
+
+    /// Replaces the file watchers (at start and after a reload).
+    pub(crate) fn set_watchers(&self, tasks: Vec<Task<()>>) {
+        let old = std::mem::replace(&mut *self.watchers.borrow_mut(), tasks);
+        drop(old);
+    }
+
+    /// The files the configuration in force answers from.
+    pub(crate) fn watched_files(&self) -> Vec<WatchedFile> {
+        self.gateway.borrow().watched_files()
+    }
+
+    pub(crate) fn alarm(&self) -> &Alarm {
+        &self.alarm
+    }
+
+    pub(crate) fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    pub(crate) fn register_conn(&self, id: u64, handle: ConnHandle) {
+        self.conns.borrow_mut().insert(id, handle);
+    }
+
+    pub(crate) fn unregister_conn(&self, id: u64) {
+        self.conns.borrow_mut().remove(&id);
+    }
+
+    /// One input: `input` gets the gateway and the time of this wake, then everything the
+    /// gateway has to say is drained.
+    pub(crate) fn handle(self: &Rc<Self>, input: impl FnOnce(&mut Gateway, Instant)) {
+        input(&mut self.gateway.borrow_mut(), Instant::now());
+        self.drain();
+    }
+
+    /// Sends what the gateway wants sent and prints its events, within the budget, then
+    /// re-arms the timer. Failures found while sending are reported after the sends, which
+    /// may produce more to drain: a few rounds of that, then the pump takes over.
+    pub(crate) fn drain(self: &Rc<Self>) {
+        let mut budget = TRANSMIT_BUDGET;
+        let mut more = false;
+        for _ in 0..FAILURE_ROUNDS {
+            let mut failures = Vec::new();
+            let mut gateway = self.gateway.borrow_mut();
+            while let Some(transmit) = (budget > 0).then(|| gateway.poll_transmit()).flatten() {
+                budget -= 1;
+                self.dispatch(transmit, &mut failures);
+            }
+            let mut events = 0;
+            while let Some(event) = (events < EVENT_BUDGET)
+                .then(|| gateway.poll_event())
+                .flatten()
+            {
+                events += 1;
+                log::event(&event);
+            }
+            // Whatever is left behind must not wait for the next input: the pump goes on.
+            more = budget == 0 || events == EVENT_BUDGET;
+            if failures.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            for (attempt, failure) in failures {
+                gateway.handle_upstream_failure(now, attempt, failure);
+            }
+            more = true;
+        }
+        let deadline = self.gateway.borrow().poll_timeout();
+        self.alarm.rearm(deadline);
+        if more {
+            self.alarm.kick();
+        }
+    }
+
+    /// Hands one transmit to its socket without waiting; anything that would wait becomes a
+    /// bounded background send.
+    fn dispatch(
+        self: &Rc<Self>,
+        transmit: Transmit,
+        failures: &mut Vec<(AttemptId, UpstreamFailure)>,
+    ) {
+        let Transmit {
+            destination,
+            payload,
+        } = transmit;
+        match destination {
+            Destination::Client(client) => {
+                self.answered.add_one();
+                match client.transport {
+                    ClientTransport::Udp => {
+                        // A lost reply is retried by the client, as with any server; a
+                        // listener closed by a reload loses the replies still owed on it.
+                        let udp = self.client_udp.borrow();
+                        if let Some(Some(socket)) = udp.get(client.listener.0) {
+                            udp::send(self, socket, client.remote, payload, || {});
+                        }
+                    }
+                    ClientTransport::Tcp(id) => self.send_tcp_reply(id, payload),
+                }
+            }
+            Destination::Upstream {
+                attempt,
+                addr,
+                transport,
+            } => {
+                if let Err(failure) = upstream::send(self, attempt, addr, transport, payload) {
+                    failures.push((attempt, failure));
+                }
+            }
+        }
+    }
+
+    fn send_tcp_reply(&self, id: u64, payload: Bytes) {
+        // A connection that closed before its reply was ready simply loses it.
+        if let Some(handle) = self.conns.borrow().get(&id) {
+            handle.send(payload);
+        }
+    }
+}
