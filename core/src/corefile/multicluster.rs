@@ -1,0 +1,238 @@
+//! `multicluster ZONE… { SUFFIX CLUSTER_ID …; noendpoints; fallthrough }` and
+//! `multicluster_gw ZONE… { gateway_ip IP…; fallthrough }`: coredns/multicluster and
+//! itay-nakash/multicluster_gw without their Kubernetes API source, which gatherdns has not.
+
+use std::net::IpAddr;
+
+use super::directives::{fqdn, Context};
+use super::options::{fallthrough, flag, own_zones, set_once};
+use super::parser::{RawDirective, Token};
+use crate::config::{Fallthrough, GatewayIp, Location, McsCluster, Multicluster, ServerBlock};
+use crate::error::ConfigError;
+use crate::wire::Name;
+
+/// Why `kubeconfig` is refused, and what to write instead.
+fn kubeconfig_error(at: &Token, directive: &str) -> ConfigError {
+    let instead = if directive == "multicluster" {
+        "gatherdns gathers the answers from each cluster's DNS instead: list the clusters as \
+         \"SUFFIX CLUSTER_ID\" lines (e.g. \"cluster-a.local. cluster-a\") and add \
+         \"forward SUFFIX IP[:PORT]\" for each cluster's DNS"
+    } else {
+        "gatherdns answers every <svc>.<ns> name of the zone with the gateway_ip addresses \
+         instead; remove the kubeconfig line"
+    };
+    at.error(format!(
+        "{directive}: kubeconfig is not supported: the Kubernetes API source (ServiceImports, \
+         EndpointSlices) is not available in gatherdns; {instead}"
+    ))
+}
+
+/// Parses one `multicluster` directive.
+pub(crate) fn parse(
+    directive: &RawDirective,
+    cx: &mut Context<'_>,
+) -> Result<Multicluster, ConfigError> {
+    let at = &directive.name;
+    let zones = own_zones(&directive.args, cx, "multicluster")?;
+    let Some(block) = &directive.block else {
+        return Err(at.error(
+            "multicluster: the cluster list must follow in a block opened on this line, e.g. \
+             \"multicluster clusterset.local. {\" then lines like \"cluster-a.local. cluster-a\"",
+        ));
+    };
+    let mut clusters: Vec<(McsCluster, Location)> = Vec::new();
+    let mut noendpoints: Option<((), Location)> = None;
+    let mut fall: Option<(Fallthrough, Location)> = None;
+    for line in &block.lines {
+        let Some((first, rest)) = line.split_first() else {
+            continue;
+        };
+        match first.text.as_str() {
+            "kubeconfig" => return Err(kubeconfig_error(first, "multicluster")),
+            "noendpoints" => {
+                flag(first, rest, "multicluster")?;
+                set_once(&mut noendpoints, (), first, "multicluster")?;
+            }
+            "fallthrough" => set_once(&mut fall, fallthrough(rest, "multicluster")?, first, "multicluster")?,
+            text if text.ends_with('.') => {
+                let cluster = cluster_line(first, rest, &zones, &clusters)?;
+                clusters.push((cluster, first.location()));
+            }
+            other => {
+                return Err(first.error(format!(
+                    "multicluster: {other:?} is neither an option (noendpoints, fallthrough) nor a cluster \
+                     domain (a cluster line is \"SUFFIX CLUSTER_ID\" and SUFFIX must end with a dot, e.g. \"{other}.\")"
+                )))
+            }
+        }
+    }
+    if clusters.is_empty() {
+        return Err(at.error(
+            "multicluster: at least one cluster line \"SUFFIX CLUSTER_ID\" is required, e.g. \"cluster-a.local. cluster-a\"",
+        ));
+    }
+    Ok(Multicluster {
+        zones,
+        clusters: clusters.into_iter().map(|(c, _)| c).collect(),
+        noendpoints: noendpoints.is_some(),
+        fallthrough: fall.map(|(f, _)| f),
+        location: at.location(),
+    })
+}
+
+/// `SUFFIX CLUSTER_ID`, checked on its own and against the zones and earlier clusters.
+fn cluster_line(
+    first: &Token,
+    rest: &[Token],
+    zones: &[Name],
+    others: &[(McsCluster, Location)],
+) -> Result<McsCluster, ConfigError> {
+    let id_token = match rest {
+        [id] => id,
+        [] => {
+            return Err(first.error(format!(
+                "multicluster: cluster {:?} has no cluster ID; a cluster line is \"SUFFIX CLUSTER_ID\", e.g. \"cluster-a.local. cluster-a\"",
+                first.text
+            )))
+        }
+        [_, extra, ..] => {
+            return Err(extra.error(format!(
+                "multicluster: a cluster line is \"SUFFIX CLUSTER_ID\", but {:?} follows the cluster ID",
+                extra.text
+            )))
+        }
+    };
+    let suffix = fqdn(first, "multicluster")?;
+    for zone in zones {
+        if suffix.is_at_or_below(zone) || zone.is_at_or_below(&suffix) {
+            return Err(first.error(format!(
+                "multicluster: cluster domain {suffix} and the clusterset zone {zone} overlap; cluster domains must lie outside it"
+            )));
+        }
+    }
+    let id = &id_token.text;
+    let label = id.len() <= 63
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if id.is_empty() || !label {
+        return Err(id_token.error(format!(
+            "multicluster: cluster ID {id:?} is not a DNS label (letters, digits and '-', at most 63, \
+             not starting or ending with '-'), e.g. \"cluster-a\""
+        )));
+    }
+    for (other, location) in others {
+        if suffix.is_at_or_below(&other.suffix) || other.suffix.is_at_or_below(&suffix) {
+            return Err(first.error(format!(
+                "multicluster: cluster domains {suffix} and {} (at {location}) are the same or nested; each cluster needs a domain of its own",
+                other.suffix
+            )));
+        }
+        if other.id.eq_ignore_ascii_case(id) {
+            return Err(id_token.error(format!(
+                "multicluster: cluster ID {id:?} is already used by {} (at {location}); IDs are compared without regard to case",
+                other.suffix
+            )));
+        }
+    }
+    Ok(McsCluster {
+        suffix,
+        id: id.clone(),
+    })
+}
+
+/// Every cluster needs something in its block that can answer for its domain.
+pub(crate) fn check_sources(block: &ServerBlock) -> Result<(), ConfigError> {
+    let Some(m) = &block.multicluster else {
+        return Ok(());
+    };
+    for cluster in &m.clusters {
+        let forwarded = block
+            .forwards
+            .iter()
+            .any(|f| cluster.suffix.is_at_or_below(&f.from));
+        let served = block
+            .files
+            .iter()
+            .any(|z| cluster.suffix.is_at_or_below(&z.origin));
+        if !forwarded && !served {
+            return Err(ConfigError::at(
+                &m.location,
+                format!(
+                    "multicluster: nothing in this server block answers for cluster {suffix}; add \
+                     \"forward {suffix} IP[:PORT]\" (the cluster's DNS) or a file zone for it",
+                    suffix = cluster.suffix
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses one `multicluster_gw` directive.
+pub(crate) fn parse_gateway(
+    directive: &RawDirective,
+    cx: &mut Context<'_>,
+) -> Result<GatewayIp, ConfigError> {
+    let at = &directive.name;
+    let zones = own_zones(&directive.args, cx, "multicluster_gw")?;
+    let mut ips: Option<(Vec<IpAddr>, Location)> = None;
+    let mut fall: Option<(Fallthrough, Location)> = None;
+    for line in directive.block.iter().flat_map(|b| &b.lines) {
+        let Some((first, rest)) = line.split_first() else {
+            continue;
+        };
+        match first.text.as_str() {
+            "kubeconfig" => return Err(kubeconfig_error(first, "multicluster_gw")),
+            "gateway_ip" => set_once(
+                &mut ips,
+                gateway_ips(first, rest)?,
+                first,
+                "multicluster_gw",
+            )?,
+            "fallthrough" => set_once(
+                &mut fall,
+                fallthrough(rest, "multicluster_gw")?,
+                first,
+                "multicluster_gw",
+            )?,
+            other => {
+                return Err(first.error(format!(
+                    "multicluster_gw: unknown option {other:?} (supported: gateway_ip, fallthrough)"
+                )))
+            }
+        }
+    }
+    let Some((ips, _)) = ips else {
+        return Err(at.error(
+            "multicluster_gw: gateway_ip is required: add a block with a line like \"gateway_ip 10.0.0.1\" \
+             (the original plugin's default, 1.2.3.4, is a placeholder)",
+        ));
+    };
+    Ok(GatewayIp {
+        zones,
+        ips,
+        fallthrough: fall.map(|(f, _)| f),
+        location: at.location(),
+    })
+}
+
+/// `gateway_ip IP…`: IPv4 addresses answer A queries, IPv6 ones AAAA.
+fn gateway_ips(option: &Token, args: &[Token]) -> Result<Vec<IpAddr>, ConfigError> {
+    if args.is_empty() {
+        return Err(option.error("multicluster_gw: gateway_ip expects at least one IP address, e.g. \"gateway_ip 10.0.0.1 fd00::1\""));
+    }
+    let mut ips: Vec<IpAddr> = Vec::with_capacity(args.len());
+    for arg in args {
+        let ip = arg.text.parse::<IpAddr>().map_err(|_| {
+            arg.error(format!(
+                "multicluster_gw: gateway_ip {:?} is not an IP address",
+                arg.text
+            ))
+        })?;
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
+}
