@@ -1,13 +1,18 @@
 //! Server blocks in the form the gateway uses them: zones loaded, each cluster bound to the
-//! `forward` or `file` that answers its suffix, synthesised records prepared once.
+//! `forward` or `file` that answers its suffix, the local answerers (`hosts`,
+//! `multicluster_gw`) built, synthesised records prepared once.
 
 use std::time::Duration;
 
-use crate::config::{Gather, ServerBlock};
+use crate::answer::synthesised_soa_ns;
+use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
 use crate::error::ConfigError;
-use crate::routing::ClusterNames;
+use crate::gateway_ip::GatewayIpRt;
+use crate::hosts::HostsRt;
+use crate::mcs::McsRt;
+use crate::routing::{ClusterNames, Naming};
 use crate::upstream::Pool;
-use crate::wire::{Name, Record, SoaFields};
+use crate::wire::{Name, Record};
 use crate::zone::Zone;
 
 /// Where a cluster's answers come from.
@@ -21,11 +26,15 @@ pub(crate) enum Source {
 
 pub(crate) struct ClusterRt {
     pub(crate) suffix: Name,
-    pub(crate) prefix: Vec<u8>,
+    /// The cluster's prefix (gathersrv) or cluster ID (multicluster).
+    pub(crate) mark: Vec<u8>,
     pub(crate) source: Source,
 }
 
+/// One distributed domain gathered from the clusters: gathersrv's, or one zone of
+/// multicluster's. The naming scheme is all that differs between the two.
 pub(crate) struct GatherRt {
+    pub(crate) naming: Naming,
     pub(crate) domain: Name,
     pub(crate) clusters: Vec<ClusterRt>,
     pub(crate) timeout: Duration,
@@ -42,10 +51,31 @@ impl GatherRt {
             .iter()
             .map(|c| ClusterNames {
                 suffix: &c.suffix,
-                prefix: &c.prefix,
+                mark: &c.mark,
             })
             .collect()
     }
+}
+
+/// Which gathering of its block a gathered query belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GatherSet {
+    Gathersrv,
+    /// The index of the zone in the `multicluster` directive.
+    Multicluster(usize),
+}
+
+/// A gathering directive in the shape both `gathersrv` and `multicluster` give.
+struct GatherSpec<'a> {
+    directive: &'static str,
+    naming: Naming,
+    domain: &'a Name,
+    /// (suffix, mark) per cluster.
+    clusters: Vec<(&'a Name, &'a [u8])>,
+    timeout: Duration,
+    cluster_timeout: Duration,
+    negative_ttl: u32,
+    location: &'a Location,
 }
 
 /// A `forward` of the block: its zone and its pool in the gateway's pool table.
@@ -56,12 +86,17 @@ pub(crate) struct ForwardRt {
 
 pub(crate) struct Block {
     pub(crate) gather: Option<GatherRt>,
+    pub(crate) hosts: Option<HostsRt>,
+    pub(crate) gateway_ip: Option<GatewayIpRt>,
+    pub(crate) multicluster: Option<McsRt>,
     pub(crate) zones: Vec<Zone>,
     pub(crate) forwards: Vec<ForwardRt>,
     pub(crate) log: bool,
     pub(crate) errors: bool,
     /// The EDNS UDP size we advertise and the cap on UDP replies (`bufsize`).
     pub(crate) bufsize: u16,
+    /// `prometheus`: the block's queries count in `coredns_dns_*`.
+    pub(crate) prometheus: bool,
 }
 
 impl Block {
@@ -91,60 +126,78 @@ impl Block {
             .collect();
         let mut block = Block {
             gather: None,
+            hosts: None,
+            gateway_ip: None,
+            multicluster: None,
             zones,
             forwards,
             log: config.log,
             errors: config.errors,
             bufsize: config.bufsize,
+            prometheus: config.ops.prometheus.is_some(),
         };
         if let Some(g) = config.gathers.first() {
-            block.gather = Some(block.gather_rt(g, serial)?);
+            block.gather = Some(block.gather_rt(&gathersrv_spec(g), serial)?);
+        }
+        if let Some(m) = &config.multicluster {
+            let sets = m
+                .zones
+                .iter()
+                .map(|zone| block.gather_rt(&multicluster_spec(m, zone), serial))
+                .collect::<Result<Vec<_>, _>>()?;
+            block.multicluster = Some(McsRt::new(m, sets));
+        }
+        if let Some(h) = &config.hosts {
+            let hosts = HostsRt::new(h, serial)
+                .map_err(|e| ConfigError::at(&h.location, format!("hosts: {e}")))?;
+            block.hosts = Some(hosts);
+        }
+        if let Some(g) = &config.gateway_ip {
+            let gateway_ip = GatewayIpRt::new(g, serial)
+                .map_err(|e| ConfigError::at(&g.location, format!("multicluster_gw: {e}")))?;
+            block.gateway_ip = Some(gateway_ip);
         }
         Ok(block)
     }
 
-    fn gather_rt(&self, g: &Gather, serial: u32) -> Result<GatherRt, ConfigError> {
-        let mut clusters = Vec::with_capacity(g.clusters.len());
-        for c in &g.clusters {
-            let source = self.source_for(&c.suffix).ok_or_else(|| {
+    fn gather_rt(&self, spec: &GatherSpec<'_>, serial: u32) -> Result<GatherRt, ConfigError> {
+        let directive = spec.directive;
+        let mut clusters = Vec::with_capacity(spec.clusters.len());
+        for (suffix, mark) in &spec.clusters {
+            let source = self.source_for(suffix).ok_or_else(|| {
                 ConfigError::at(
-                    &g.location,
+                    spec.location,
                     format!(
-                        "gathersrv: cluster {} has no forward or file in this server block that covers it \
-                         (add `forward {} IP[:PORT]`)",
-                        c.suffix, c.suffix
+                        "{directive}: cluster {suffix} has no forward or file in this server block that covers it \
+                         (add `forward {suffix} IP[:PORT]`)"
                     ),
                 )
             })?;
             clusters.push(ClusterRt {
-                suffix: c.suffix.clone(),
-                prefix: c.prefix.as_bytes().to_vec(),
+                suffix: (*suffix).clone(),
+                mark: mark.to_vec(),
                 source,
             });
         }
-        let label = |l: &str| {
-            Name::from_labels([l.as_bytes()], &g.domain)
-                .map_err(|e| ConfigError::at(&g.location, format!("gathersrv: {e}")))
-        };
-        let mname = Name::from_labels([b"ns".as_slice(), b"dns".as_slice()], &g.domain)
-            .map_err(|e| ConfigError::at(&g.location, format!("gathersrv: {e}")))?;
-        let soa = SoaFields {
-            mname: mname.clone(),
-            rname: label("hostmaster")?,
-            serial,
-            refresh: 7200,
-            retry: 1800,
-            expire: 86400,
-            minimum: g.negative_ttl,
-        };
+        let (soa, ns) = synthesised_soa_ns(spec.domain, spec.negative_ttl, serial)
+            .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
         Ok(GatherRt {
-            domain: g.domain.clone(),
+            naming: spec.naming,
+            domain: spec.domain.clone(),
             clusters,
-            timeout: g.timeout,
-            cluster_timeout: g.cluster_timeout,
-            soa: Record::soa(g.domain.clone(), g.negative_ttl, &soa),
-            ns: Record::ns(g.domain.clone(), g.negative_ttl, mname),
+            timeout: spec.timeout,
+            cluster_timeout: spec.cluster_timeout,
+            soa,
+            ns,
         })
+    }
+
+    /// The gathering a query of `set` belongs to.
+    pub(crate) fn gather_set(&self, set: GatherSet) -> Option<&GatherRt> {
+        match set {
+            GatherSet::Gathersrv => self.gather.as_ref(),
+            GatherSet::Multicluster(zone) => self.multicluster.as_ref()?.sets.get(zone),
+        }
     }
 
     /// A zone covering `name`, else the forward covering it: CoreDNS runs `file` before
@@ -178,5 +231,41 @@ impl Block {
     /// RA is set on replies of blocks that can recurse through a forward.
     pub(crate) fn recursion_available(&self) -> bool {
         !self.forwards.is_empty()
+    }
+}
+
+fn gathersrv_spec(g: &Gather) -> GatherSpec<'_> {
+    GatherSpec {
+        directive: "gathersrv",
+        naming: Naming::Prefix,
+        domain: &g.domain,
+        clusters: g
+            .clusters
+            .iter()
+            .map(|c| (&c.suffix, c.prefix.as_bytes()))
+            .collect(),
+        timeout: g.timeout,
+        cluster_timeout: g.cluster_timeout,
+        negative_ttl: g.negative_ttl,
+        location: &g.location,
+    }
+}
+
+/// coredns/multicluster answers with TTL 5 and has no timeouts of its own: ours are
+/// gathersrv's defaults.
+fn multicluster_spec<'a>(m: &'a Multicluster, zone: &'a Name) -> GatherSpec<'a> {
+    GatherSpec {
+        directive: "multicluster",
+        naming: Naming::ClusterLabel,
+        domain: zone,
+        clusters: m
+            .clusters
+            .iter()
+            .map(|c| (&c.suffix, c.id.as_bytes()))
+            .collect(),
+        timeout: defaults::TIMEOUT,
+        cluster_timeout: defaults::CLUSTER_TIMEOUT,
+        negative_ttl: defaults::NEGATIVE_TTL,
+        location: &m.location,
     }
 }

@@ -2,6 +2,7 @@
 //! ever reads it. Every field has passed validation, so the gateway never re-checks it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::wire::{Name, Record};
@@ -30,6 +31,9 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Client queries one gateway keeps in flight at most; beyond it, REFUSED at once.
     pub max_inflight: usize,
+    /// What the configuration was read from, when it was read from files
+    /// ([`crate::reload::load`]): a reload compares it to tell a changed Corefile.
+    pub fingerprint: Option<crate::reload::Fingerprint>,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             servers: Vec::new(),
             warnings: Vec::new(),
             max_inflight: defaults::MAX_INFLIGHT,
+            fingerprint: None,
         }
     }
 }
@@ -57,12 +62,23 @@ pub struct ServerBlock {
     pub forwards: Vec<Forward>,
     /// `file` directives.
     pub files: Vec<FileZone>,
+    /// `hosts` (at most one per block).
+    pub hosts: Option<Hosts>,
+    /// `multicluster` (at most one per block).
+    pub multicluster: Option<Multicluster>,
+    /// `multicluster_gw` (at most one per block).
+    pub gateway_ip: Option<GatewayIp>,
     /// `log`: one line per query.
     pub log: bool,
     /// `errors`: log failures.
     pub errors: bool,
     /// `bufsize`: the EDNS UDP size we advertise and the cap on UDP replies.
     pub bufsize: u16,
+    /// `reload`: check the Corefile for changes (the process follows the shortest interval
+    /// of any block, see [`crate::reload::check_interval`]).
+    pub reload: Option<Reload>,
+    /// `prometheus`, `health` and `ready`: the HTTP endpoints this block asks for.
+    pub ops: Ops,
     /// Where the block starts.
     pub location: Location,
 }
@@ -114,6 +130,16 @@ pub mod defaults {
     pub const HEALTH_CHECK: Duration = Duration::from_millis(500);
     /// `forward` `expire`.
     pub const EXPIRE: Duration = Duration::from_secs(10);
+    /// `hosts` `ttl`, seconds (CoreDNS's).
+    pub const HOSTS_TTL: u32 = 3600;
+    /// `hosts` `reload` (CoreDNS's).
+    pub const HOSTS_RELOAD: Duration = Duration::from_secs(5);
+    /// `hosts` file when none is given.
+    pub const HOSTS_FILE: &str = "/etc/hosts";
+    /// `reload` interval (CoreDNS's).
+    pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+    /// `reload` jitter (CoreDNS's).
+    pub const RELOAD_JITTER: Duration = Duration::from_secs(15);
 }
 
 /// How a `forward` picks among its upstreams.
@@ -178,6 +204,101 @@ pub struct FileZone {
     pub location: Location,
 }
 
+/// `reload [INTERVAL [JITTER]]`: how often the Corefile is checked for changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reload {
+    /// The check interval (at least 2 s).
+    pub interval: Duration,
+    /// Up to half of it is added or taken off the interval, once, at random (at least 1 s,
+    /// at most half the interval).
+    pub jitter: Duration,
+    /// Where the directive is.
+    pub location: Location,
+}
+
+/// `fallthrough [ZONES…]`: which of a plugin's NXDOMAIN answers go on to the next plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Fallthrough {
+    /// Names at or below these fall through; empty means every name of the plugin.
+    pub zones: Vec<Name>,
+}
+
+impl Fallthrough {
+    /// True if an NXDOMAIN for `name` goes on to the next plugin.
+    pub fn covers(&self, name: &Name) -> bool {
+        self.zones.is_empty() || self.zones.iter().any(|z| name.is_at_or_below(z))
+    }
+}
+
+/// One `IP NAME` pair of a hosts table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEntry {
+    /// The name, lower-cased.
+    pub name: Name,
+    /// Its address (an IPv4-mapped IPv6 address is taken as IPv4, as CoreDNS does).
+    pub addr: IpAddr,
+}
+
+/// `hosts [FILE] [ZONES…] { inline lines; ttl; reload; no_reverse; fallthrough }`.
+#[derive(Clone, Debug)]
+pub struct Hosts {
+    /// The hosts file, resolved against the Corefile's directory.
+    pub path: PathBuf,
+    /// The file's entries as read at startup (empty if it did not exist).
+    pub file_entries: Vec<HostEntry>,
+    /// Entries written in the Corefile.
+    pub inline: Vec<HostEntry>,
+    /// Names at or below these are answered.
+    pub origins: Vec<Name>,
+    /// TTL of the answers, seconds.
+    pub ttl: u32,
+    /// How often the file is checked for changes; zero never.
+    pub reload: Duration,
+    /// No PTR answers from the table.
+    pub no_reverse: bool,
+    /// `fallthrough`, if given.
+    pub fallthrough: Option<Fallthrough>,
+    /// Where the directive is.
+    pub location: Location,
+}
+
+/// One cluster of a `multicluster` block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McsCluster {
+    /// The cluster's own domain, e.g. `cluster-a.local.`.
+    pub suffix: Name,
+    /// The cluster ID label in clusterset names, e.g. `cluster-a`.
+    pub id: String,
+}
+
+/// `multicluster ZONE… { SUFFIX CLUSTER_ID …; noendpoints; fallthrough }`.
+#[derive(Clone, Debug)]
+pub struct Multicluster {
+    /// The clusterset zones (e.g. `clusterset.local.`).
+    pub zones: Vec<Name>,
+    /// Clusters in configuration order.
+    pub clusters: Vec<McsCluster>,
+    /// No endpoint-level names or SRV targets.
+    pub noendpoints: bool,
+    /// `fallthrough`, if given.
+    pub fallthrough: Option<Fallthrough>,
+    /// Where the directive is.
+    pub location: Location,
+}
+
+/// `multicluster_gw ZONE… { gateway_ip IP…; fallthrough }`.
+#[derive(Clone, Debug)]
+pub struct GatewayIp {
+    /// The zones answered.
+    pub zones: Vec<Name>,
+    /// The gateway addresses, in file order.
+    pub ips: Vec<IpAddr>,
+    /// `fallthrough`, if given.
+    pub fallthrough: Option<Fallthrough>,
+    /// Where the directive is.
+    pub location: Location,
+}
+
 impl ServerBlock {
     /// The socket addresses this block listens on.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
@@ -190,4 +311,37 @@ impl ServerBlock {
                 .collect()
         }
     }
+}
+
+/// `prometheus`, `health` and `ready` of a server block. CoreDNS serves them per process: one
+/// HTTP listener per distinct address, whatever the blocks that name it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ops {
+    /// `prometheus [ADDR]`: `/metrics`; the block's queries are counted in `coredns_dns_*`.
+    pub prometheus: Option<HttpEndpoint>,
+    /// `health [ADDR] { lameduck DUR }`: `/health`.
+    pub health: Option<HttpEndpoint>,
+    /// `lameduck` of `health`: how long a SIGTERM keeps the server answering first.
+    pub lameduck: Duration,
+    /// `ready [ADDR]`: `/ready`.
+    pub ready: Option<HttpEndpoint>,
+}
+
+/// Where one of the HTTP endpoints listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpEndpoint {
+    /// The TCP address (`:8080` is every IPv4 address, `localhost` is 127.0.0.1).
+    pub addr: SocketAddr,
+    /// Where the directive is.
+    pub location: Location,
+}
+
+/// Defaults of the HTTP endpoints (CoreDNS's).
+pub mod ops_defaults {
+    /// `prometheus`.
+    pub const PROMETHEUS: &str = "localhost:9153";
+    /// `health`.
+    pub const HEALTH: &str = ":8080";
+    /// `ready`.
+    pub const READY: &str = ":8181";
 }

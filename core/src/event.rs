@@ -61,7 +61,8 @@ impl QueryLog {
             crate::transmit::ClientTransport::Tcp(_) => "tcp",
         };
         format!(
-            "{} - {} \"{} IN {} {} {} {} {}\" {} {} {} {:.9}s",
+            // The duration as Go's strconv.FormatFloat(d, 'f', -1, 64): shortest, no exponent.
+            "{} - {} \"{} IN {} {} {} {} {}\" {} {} {} {}s",
             self.client.remote,
             self.id,
             self.qtype,

@@ -3,7 +3,7 @@
 //! negative SOA, Extended DNS Errors for clusters that did not answer or disagreed).
 
 use crate::answer::Answer;
-use crate::routing::{rename_from_cluster, ClusterNames};
+use crate::routing::{rename_from_cluster, ClusterNames, Naming};
 use crate::wire::{ede, Ede, Name, Rcode, Record, Rtype};
 
 /// A cluster's reply, as decoded at the boundary.
@@ -29,6 +29,7 @@ pub(crate) enum Outcome {
 
 /// Everything the merge needs to know about the query.
 pub(crate) struct MergeQuery<'a> {
+    pub(crate) naming: Naming,
     pub(crate) domain: &'a Name,
     pub(crate) qname: &'a Name,
     pub(crate) qtype: Rtype,
@@ -128,7 +129,14 @@ fn rename_reply(q: &MergeQuery<'_>, part: &Part<'_>, reply: &ClusterReply) -> [V
             .filter(|r| !(drop_soa && r.rtype() == Rtype::SOA))
             .filter_map(|r| {
                 r.rename(|name| {
-                    rename_from_cluster(name, part.subname, q.qname, &part.cluster, q.domain)
+                    rename_from_cluster(
+                        q.naming,
+                        name,
+                        part.subname,
+                        q.qname,
+                        &part.cluster,
+                        q.domain,
+                    )
                 })
             })
             .collect()

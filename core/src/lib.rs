@@ -12,6 +12,15 @@
 //! whichever comes first, and call [`Gateway::handle_timeout`] when the deadline has passed.
 //! Never wait with outputs still queued.
 //!
+//! A reload is one more input: [`Gateway::reconfigure`] between two calls, then a drain as
+//! after any other; queries in flight finish under the configuration they started with.
+//! [`reload`] has the parts of a reload both binaries share.
+//!
+//! Observability is read, not driven: [`Gateway::metrics`] is a snapshot of the Prometheus
+//! counters (updated on the query path without locks; [`metrics`] renders them as CoreDNS
+//! names them), [`Gateway::not_ready`] says what `/ready` waits for, and [`admin`] is the
+//! socket-free HTTP side of `prometheus`, `health` and `ready` both binaries serve.
+//!
 //! ```no_run
 //! use std::time::Instant;
 //! use bytes::Bytes;
@@ -43,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 mod answer;
 mod block;
 pub mod cli;
@@ -56,13 +66,17 @@ pub mod fuzzing;
 mod gateway;
 mod gateway_ip;
 mod gather;
+mod generation;
 mod hosts;
+mod hosts_file;
 pub mod loader;
 mod mcs;
 pub mod metrics;
 mod pending;
+pub mod reload;
 mod respond;
 mod routing;
+pub mod startup;
 mod timers;
 pub mod transmit;
 mod upstream;

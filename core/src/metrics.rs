@@ -1,5 +1,19 @@
 //! Counters kept by the core as plain numbers; the runtimes expose them. Everything that is
 //! dropped rather than answered is counted here, so nothing disappears silently.
+//!
+//! The Prometheus side (`/metrics`) lives in the submodules: the families with CoreDNS's
+//! names, the per-gateway recorder updated on the query path, snapshots that add up across
+//! gateways, the `process_*` reader and the OpenMetrics rendering.
+
+pub mod exposition;
+pub mod families;
+pub mod process;
+pub(crate) mod recorder;
+pub mod snapshot;
+
+pub use exposition::{render, CONTENT_TYPE};
+pub use process::Process;
+pub use snapshot::Snapshot;
 
 /// Counters since the gateway was created.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

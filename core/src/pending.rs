@@ -1,21 +1,23 @@
 //! Queries in flight and their upstream attempts: ID allocation from the seeded CSPRNG and
 //! strict matching of replies (source address, ID, transport and question must all agree).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use crate::block::GatherSet;
 use crate::gather::Outcome;
+use crate::generation::Ref;
 use crate::transmit::{AttemptId, ClientAddr, UpstreamTransport};
 use crate::wire::{ClientQuery, Name, Rtype};
 
 /// What a client query is waiting for.
 pub(crate) enum Kind {
-    /// A gathered query: parts are clusters.
-    Gather { prefixed: bool },
+    /// A gathered query: parts are clusters of the gathering `set`.
+    Gather { prefixed: bool, set: GatherSet },
     /// A plain `forward`: one part.
     Proxy { forward: usize },
 }
@@ -41,7 +43,8 @@ pub(crate) struct Part {
 pub(crate) struct Query {
     pub(crate) client: ClientAddr,
     pub(crate) query: ClientQuery,
-    pub(crate) block: usize,
+    /// The server block (of the configuration generation the query started under).
+    pub(crate) block: Ref,
     pub(crate) started: Instant,
     pub(crate) kind: Kind,
     pub(crate) parts: Vec<Part>,
@@ -63,19 +66,23 @@ pub(crate) struct Attempt {
     pub(crate) transport: UpstreamTransport,
     pub(crate) dns_id: u16,
     /// The pool and the upstream within it, for health accounting.
-    pub(crate) pool: usize,
+    pub(crate) pool: Ref,
     pub(crate) upstream: usize,
     /// The question the reply must carry.
     pub(crate) qname: Name,
     pub(crate) qtype: Rtype,
+    /// When it was sent (upstream latency metrics).
+    pub(crate) sent: Instant,
 }
 
 /// Where an attempt goes.
 pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     pub(crate) transport: UpstreamTransport,
-    pub(crate) pool: usize,
+    pub(crate) pool: Ref,
     pub(crate) upstream: usize,
+    /// When the attempt is sent.
+    pub(crate) sent: Instant,
 }
 
 /// The tables of queries and attempts.
@@ -83,6 +90,9 @@ pub(crate) struct Pending {
     pub(crate) queries: HashMap<u64, Query>,
     pub(crate) attempts: HashMap<AttemptId, Attempt>,
     by_wire: HashMap<(SocketAddr, u16), AttemptId>,
+    /// Queries and attempts per configuration generation: a retired generation is dropped
+    /// once it holds none.
+    per_gen: BTreeMap<u32, usize>,
     rng: ChaCha20Rng,
     next_query: u64,
     next_attempt: u64,
@@ -94,6 +104,7 @@ impl Pending {
             queries: HashMap::new(),
             attempts: HashMap::new(),
             by_wire: HashMap::new(),
+            per_gen: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),
             next_query: 0,
             next_attempt: 0,
@@ -101,6 +112,7 @@ impl Pending {
     }
 
     pub(crate) fn insert_query(&mut self, query: Query) -> u64 {
+        self.hold(query.block.gen);
         self.next_query += 1;
         self.queries.insert(self.next_query, query);
         self.next_query
@@ -122,6 +134,7 @@ impl Pending {
         self.next_attempt += 1;
         let id = AttemptId(self.next_attempt);
         self.by_wire.insert((target.addr, dns_id), id);
+        self.hold(target.pool.gen);
         let attempt = Attempt {
             owner,
             addr: target.addr,
@@ -131,6 +144,7 @@ impl Pending {
             upstream: target.upstream,
             qname,
             qtype,
+            sent: target.sent,
         };
         self.attempts.insert(id, attempt);
         (id, dns_id)
@@ -149,12 +163,14 @@ impl Pending {
     pub(crate) fn remove_attempt(&mut self, id: AttemptId) -> Option<Attempt> {
         let attempt = self.attempts.remove(&id)?;
         self.by_wire.remove(&(attempt.addr, attempt.dns_id));
+        self.unhold(attempt.pool.gen);
         Some(attempt)
     }
 
     /// Removes a query and every attempt still in flight for it; returns those attempts.
     pub(crate) fn remove_query(&mut self, key: u64) -> Option<(Query, Vec<Attempt>)> {
         let query = self.queries.remove(&key)?;
+        self.unhold(query.block.gen);
         let attempts = query
             .parts
             .iter()
@@ -162,5 +178,23 @@ impl Pending {
             .filter_map(|a| self.remove_attempt(a))
             .collect();
         Some((query, attempts))
+    }
+
+    /// True while a query or attempt of generation `gen` is in flight.
+    pub(crate) fn holds(&self, gen: u32) -> bool {
+        self.per_gen.contains_key(&gen)
+    }
+
+    fn hold(&mut self, gen: u32) {
+        *self.per_gen.entry(gen).or_insert(0) += 1;
+    }
+
+    fn unhold(&mut self, gen: u32) {
+        if let Some(count) = self.per_gen.get_mut(&gen) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_gen.remove(&gen);
+            }
+        }
     }
 }

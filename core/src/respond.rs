@@ -82,6 +82,10 @@ pub(crate) fn query_log(
     if ra {
         flags.push("ra");
     }
+    // CoreDNS's order: qr, aa, tc, rd, ra, z, ad, cd (AD is never set on our replies).
+    if query.cd {
+        flags.push("cd");
+    }
     QueryLog {
         client: *client,
         id: query.id,

@@ -10,6 +10,10 @@ use crate::wire::{Name, NameError};
 /// Listeners and the server blocks reachable through each.
 pub(crate) struct Router {
     listeners: Vec<SocketAddr>,
+    /// The id of each listener: its index at startup; kept by a reload for an address that
+    /// stays, and never reused (a new address gets the next unused number).
+    ids: Vec<ListenerId>,
+    next_id: usize,
     /// For each listener: (zone, block index), longest zone first.
     zones: Vec<Vec<(Name, usize)>>,
 }
@@ -35,21 +39,73 @@ impl Router {
             // Stable sort keeps file order among equal zones; the parser rejects duplicates.
             list.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.label_count()));
         }
-        Router { listeners, zones }
+        Router {
+            ids: (0..listeners.len()).map(ListenerId).collect(),
+            next_id: listeners.len(),
+            listeners,
+            zones,
+        }
+    }
+
+    /// The router of a new configuration: listeners whose address stays keep their id.
+    pub(crate) fn successor(&self, blocks: &[ServerBlock]) -> Router {
+        let mut next = Router::new(blocks);
+        next.next_id = self.next_id;
+        for (slot, addr) in next.listeners.iter().enumerate() {
+            next.ids[slot] = match self.listeners.iter().position(|a| a == addr) {
+                Some(old) => self.ids[old],
+                None => {
+                    next.next_id += 1;
+                    ListenerId(next.next_id - 1)
+                }
+            };
+        }
+        next
     }
 
     pub(crate) fn listeners(&self) -> &[SocketAddr] {
         &self.listeners
     }
 
+    pub(crate) fn ids(&self) -> &[ListenerId] {
+        &self.ids
+    }
+
+    /// The zone [`Router::block_for`] matches `qname` with (the `zone` label of metrics).
+    pub(crate) fn zone_for(&self, listener: ListenerId, qname: &Name) -> Option<&Name> {
+        let slot = match self.ids.get(listener.0) {
+            Some(id) if *id == listener => listener.0,
+            _ => self.ids.iter().position(|id| *id == listener)?,
+        };
+        self.zones[slot]
+            .iter()
+            .map(|(zone, _)| zone)
+            .find(|zone| qname.is_at_or_below(zone))
+    }
+
     /// The block whose zone is the longest match for `qname` on `listener`.
     pub(crate) fn block_for(&self, listener: ListenerId, qname: &Name) -> Option<usize> {
-        self.zones
-            .get(listener.0)?
+        // Ids equal positions until a reload removes a listener; then a short search.
+        let slot = match self.ids.get(listener.0) {
+            Some(id) if *id == listener => listener.0,
+            _ => self.ids.iter().position(|id| *id == listener)?,
+        };
+        self.zones[slot]
             .iter()
             .find(|(zone, _)| qname.is_at_or_below(zone))
             .map(|(_, block)| *block)
     }
+}
+
+/// How a gathering directive names a cluster's hosts in its own domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// gathersrv: the cluster's prefix on the first host label, so a host stays a direct
+    /// child of its service's parent (`a-demo-0.ns.svc.DOMAIN`).
+    Prefix,
+    /// The MCS DNS specification (KEP-1645): the cluster ID is a label of its own between
+    /// the host and the service (`demo-0.CLUSTER_ID.demo.ns.svc.ZONE`).
+    ClusterLabel,
 }
 
 /// The clusters of a gathered query, each with the name to ask it.
@@ -57,51 +113,48 @@ impl Router {
 pub(crate) struct GatherPlan {
     /// (cluster index in configuration order, sub-query name).
     pub(crate) targets: Vec<(usize, Name)>,
-    /// True if the query named a prefixed host and goes to one cluster only.
+    /// True if the query named one cluster's host and goes to that cluster only.
     pub(crate) prefixed: bool,
 }
 
-/// The cluster side of routing: suffix and prefix of each cluster.
+/// The cluster side of routing: each cluster's suffix and its mark in distributed names —
+/// the host-label prefix ([`Naming::Prefix`]) or the cluster ID ([`Naming::ClusterLabel`]).
 #[derive(Clone)]
 pub(crate) struct ClusterNames<'a> {
     pub(crate) suffix: &'a Name,
-    pub(crate) prefix: &'a [u8],
+    pub(crate) mark: &'a [u8],
 }
 
-/// Routes `qname` (at or below `domain`). Leading `_` labels are skipped; if the next label
-/// starts with a cluster's prefix (ASCII case-insensitive, longest prefix wins) and is longer
-/// than it, only that cluster is asked, with the prefix removed. Otherwise every cluster is.
+/// A name that addresses one cluster's host: the cluster (`None` when the name's mark is no
+/// configured cluster's) and the labels to ask it, below its suffix.
+type Single<'l> = Option<(Option<usize>, Vec<&'l [u8]>)>;
+
+/// Routes `qname` (at or below `domain`): a host of one cluster goes to that cluster only,
+/// with the cluster's mark taken out of the name; anything else goes to every cluster. The
+/// suffix `domain` is replaced by each cluster's suffix.
 pub(crate) fn plan_gather(
+    naming: Naming,
     domain: &Name,
     clusters: &[ClusterNames<'_>],
     qname: &Name,
 ) -> GatherPlan {
     let labels = qname.labels_below(domain).unwrap_or_default();
-    let host = labels.iter().position(|l| !l.starts_with(b"_"));
-    if let Some(host) = host {
-        let label = labels[host];
-        let best = clusters
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                label.len() > c.prefix.len()
-                    && label[..c.prefix.len()].eq_ignore_ascii_case(c.prefix)
+    let single = match naming {
+        Naming::Prefix => prefixed_host(clusters, &labels),
+        Naming::ClusterLabel => endpoint_host(clusters, &labels),
+    };
+    if let Some((cluster, asked)) = single {
+        let targets = cluster
+            .and_then(|index| {
+                Name::from_labels(asked, clusters[index].suffix)
+                    .ok()
+                    .map(|n| vec![(index, n)])
             })
-            .max_by_key(|(i, c)| (c.prefix.len(), std::cmp::Reverse(*i)));
-        if let Some((index, cluster)) = best {
-            let stripped = &label[cluster.prefix.len()..];
-            let renamed = labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| if i == host { stripped } else { *l });
-            let targets = Name::from_labels(renamed, cluster.suffix)
-                .map(|n| vec![(index, n)])
-                .unwrap_or_default();
-            return GatherPlan {
-                targets,
-                prefixed: true,
-            };
-        }
+            .unwrap_or_default();
+        return GatherPlan {
+            targets,
+            prefixed: true,
+        };
     }
     let targets = clusters
         .iter()
@@ -118,11 +171,52 @@ pub(crate) fn plan_gather(
     }
 }
 
-/// Renames a name from a cluster's reply into the distributed domain:
-/// the sub-query name becomes the question name byte for byte; any other name under the
-/// cluster suffix gets the suffix replaced by `domain` and the prefix put on its first
-/// non-underscore label; names outside the suffix are left alone (`None`).
+/// gathersrv: leading `_` labels are skipped; if the next label starts with a cluster's
+/// prefix (ASCII case-insensitive, longest prefix wins) and is longer than it, that cluster
+/// is asked, with the prefix removed.
+fn prefixed_host<'l>(clusters: &[ClusterNames<'_>], labels: &[&'l [u8]]) -> Single<'l> {
+    let host = labels.iter().position(|l| !l.starts_with(b"_"))?;
+    let label = labels[host];
+    let (index, cluster) = clusters
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            label.len() > c.mark.len() && label[..c.mark.len()].eq_ignore_ascii_case(c.mark)
+        })
+        .max_by_key(|(i, c)| (c.mark.len(), std::cmp::Reverse(*i)))?;
+    let stripped = &label[cluster.mark.len()..];
+    let asked = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| if i == host { stripped } else { *l })
+        .collect();
+    Some((Some(index), asked))
+}
+
+/// MCS: `<host>.<cluster-id>.<svc>.<ns>.svc` (the second label not `_`-prefixed, which
+/// would make it `_<port>._<proto>`) is asked of that cluster as `<host>.<svc>.<ns>.svc`.
+fn endpoint_host<'l>(clusters: &[ClusterNames<'_>], labels: &[&'l [u8]]) -> Single<'l> {
+    let [host, id, service @ ..] = labels else {
+        return None;
+    };
+    let shape = service.len() == 3 && service[2].eq_ignore_ascii_case(b"svc");
+    if !shape || id.starts_with(b"_") {
+        return None;
+    }
+    let cluster = clusters
+        .iter()
+        .position(|c| c.mark.eq_ignore_ascii_case(id));
+    Some((
+        cluster,
+        [*host].into_iter().chain(service.iter().copied()).collect(),
+    ))
+}
+
+/// Renames a name from a cluster's reply into the distributed domain: the sub-query name
+/// becomes the question name byte for byte; other names under the cluster suffix are
+/// renamed by `naming`; names outside the suffix are left alone (`None`).
 pub(crate) fn rename_from_cluster(
+    naming: Naming,
     name: &Name,
     subname: &Name,
     qname: &Name,
@@ -133,17 +227,48 @@ pub(crate) fn rename_from_cluster(
         return Some(Ok(qname.clone()));
     }
     let labels = name.labels_below(cluster.suffix)?;
+    match naming {
+        Naming::Prefix => Some(prefix_rename(&labels, cluster.mark, domain)),
+        Naming::ClusterLabel => cluster_label_rename(&labels, cluster.mark, domain),
+    }
+}
+
+/// gathersrv: SUFFIX → DOMAIN and the prefix on the first non-underscore label.
+fn prefix_rename(labels: &[&[u8]], prefix: &[u8], domain: &Name) -> Result<Name, NameError> {
     let Some(host) = labels.iter().position(|l| !l.starts_with(b"_")) else {
-        return Some(Name::from_labels(labels, domain));
+        return Name::from_labels(labels.iter().copied(), domain);
     };
-    let mut prefixed = Vec::with_capacity(cluster.prefix.len() + labels[host].len());
-    prefixed.extend_from_slice(cluster.prefix);
+    let mut prefixed = Vec::with_capacity(prefix.len() + labels[host].len());
+    prefixed.extend_from_slice(prefix);
     prefixed.extend_from_slice(labels[host]);
     let renamed = labels
         .iter()
         .enumerate()
         .map(|(i, l)| if i == host { prefixed.as_slice() } else { *l });
-    Some(Name::from_labels(renamed, domain))
+    Name::from_labels(renamed, domain)
+}
+
+/// MCS: a service (`<svc>.<ns>.svc`) and its port names keep their labels under the zone;
+/// an endpoint (`<host>.<svc>.<ns>.svc`) gets the cluster ID after its host label. Other
+/// names have no place in the clusterset zone and are left as the cluster wrote them.
+fn cluster_label_rename(
+    labels: &[&[u8]],
+    id: &[u8],
+    zone: &Name,
+) -> Option<Result<Name, NameError>> {
+    let svc = |l: &[u8]| l.eq_ignore_ascii_case(b"svc");
+    let under = |p: &[u8]| p.starts_with(b"_");
+    match labels {
+        [_, _, s] if svc(s) => Some(Name::from_labels(labels.iter().copied(), zone)),
+        [p, q, _, _, s] if svc(s) && under(p) && under(q) => {
+            Some(Name::from_labels(labels.iter().copied(), zone))
+        }
+        [host, service @ ..] if service.len() == 3 && svc(service[2]) && !under(host) => {
+            let renamed = [*host, id].into_iter().chain(service.iter().copied());
+            Some(Name::from_labels(renamed, zone))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -172,11 +297,11 @@ mod tests {
             self.suffixes
                 .iter()
                 .zip(&self.prefixes)
-                .map(|(suffix, prefix)| ClusterNames { suffix, prefix })
+                .map(|(suffix, mark)| ClusterNames { suffix, mark })
                 .collect()
         }
         fn plan(&self, q: &str) -> (Vec<(usize, String)>, bool) {
-            let plan = plan_gather(&self.domain, &self.names(), &n(q));
+            let plan = plan_gather(Naming::Prefix, &self.domain, &self.names(), &n(q));
             (
                 plan.targets
                     .into_iter()
@@ -272,7 +397,7 @@ mod tests {
         let q = n("_Demo._tcp.svc.Distributed.local.");
         let sub = n("_demo._tcp.svc.cluster-a.local.");
         let rename = |s: &str| {
-            rename_from_cluster(&n(s), &sub, &q, &names[0], &f.domain)
+            rename_from_cluster(Naming::Prefix, &n(s), &sub, &q, &names[0], &f.domain)
                 .map(|r| r.expect("fits").to_string())
         };
         assert_eq!(
@@ -293,5 +418,85 @@ mod tests {
         );
         assert_eq!(rename("ext.example.com."), None);
         assert_eq!(rename("demo.cluster-b.local."), None);
+    }
+
+    fn mcs() -> Fixture {
+        let mut f = Fixture::new(&[("cluster-a.local.", "east"), ("cluster-b.local.", "west")]);
+        f.domain = n("clusterset.local.");
+        f
+    }
+
+    fn mcs_plan(f: &Fixture, q: &str) -> (Vec<(usize, String)>, bool) {
+        let plan = plan_gather(Naming::ClusterLabel, &f.domain, &f.names(), &n(q));
+        let targets = plan
+            .targets
+            .into_iter()
+            .map(|(i, name)| (i, name.to_string()))
+            .collect();
+        (targets, plan.prefixed)
+    }
+
+    #[test]
+    fn mcs_services_and_ports_fan_out() {
+        let f = mcs();
+        for q in [
+            "web.default.svc.clusterset.local.",
+            "_http._tcp.web.default.svc.clusterset.local.",
+        ] {
+            let (targets, single) = mcs_plan(&f, q);
+            assert!(!single);
+            let a = q.replace("clusterset", "cluster-a");
+            assert_eq!(
+                targets,
+                vec![(0, a), (1, q.replace("clusterset", "cluster-b"))]
+            );
+        }
+    }
+
+    #[test]
+    fn mcs_endpoint_names_go_to_their_cluster_only() {
+        let f = mcs();
+        assert_eq!(
+            mcs_plan(&f, "web-0.WEST.web.default.svc.clusterset.local."),
+            (
+                vec![(1, "web-0.web.default.svc.cluster-b.local.".into())],
+                true
+            )
+        );
+        assert_eq!(
+            mcs_plan(&f, "web-0.north.web.default.svc.clusterset.local."),
+            (vec![], true)
+        );
+    }
+
+    #[test]
+    fn mcs_renaming_inserts_the_cluster_id_after_the_host() {
+        let f = mcs();
+        let names = f.names();
+        let q = n("_HTTP._tcp.web.default.svc.clusterset.local.");
+        let sub = n("_http._tcp.web.default.svc.cluster-b.local.");
+        let rename = |s: &str| {
+            rename_from_cluster(Naming::ClusterLabel, &n(s), &sub, &q, &names[1], &f.domain)
+                .map(|r| r.expect("fits").to_string())
+        };
+        assert_eq!(
+            rename("_http._tcp.web.default.svc.cluster-b.local."),
+            Some(q.to_string())
+        );
+        assert_eq!(
+            rename("web-0.web.default.svc.cluster-b.local."),
+            Some("web-0.west.web.default.svc.clusterset.local.".into())
+        );
+        assert_eq!(
+            rename("web.default.svc.cluster-b.local."),
+            Some("web.default.svc.clusterset.local.".into())
+        );
+        assert_eq!(
+            rename("_x._udp.web.default.svc.cluster-b.local."),
+            Some("_x._udp.web.default.svc.clusterset.local.".into())
+        );
+        assert_eq!(rename("10-0-0-1.default.pod.cluster-b.local."), None);
+        assert_eq!(rename("cluster-b.local."), None);
+        assert_eq!(rename("web-0.web.default.svc.cluster-a.local."), None);
     }
 }

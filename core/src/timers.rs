@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use crate::generation::Ref;
 use crate::transmit::AttemptId;
 
 /// What a deadline belongs to.
@@ -14,8 +15,8 @@ pub(crate) enum TimerKey {
     Query(u64),
     /// The deadline of one upstream attempt.
     Attempt(AttemptId),
-    /// The next health probe of a down upstream (indices into the pool table).
-    Probe { pool: usize, upstream: usize },
+    /// The next health probe of a down upstream (its pool, and its index in the pool).
+    Probe { pool: Ref, upstream: usize },
 }
 
 #[derive(Default)]

@@ -4,7 +4,11 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-/// Index of a listening address in [`crate::Gateway::listeners`].
+/// A listening address. When the gateway starts, `ListenerId(i)` is the address at index `i`
+/// of [`crate::Gateway::listeners`]. [`crate::Gateway::reconfigure`] keeps the id of every
+/// address that stays and gives an added address a number never used before, so a reply to a
+/// query in flight always names the socket the query came in on;
+/// [`crate::Gateway::listener_ids`] gives the id of each current address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(pub usize);
 

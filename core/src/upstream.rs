@@ -103,10 +103,27 @@ impl Pool {
         HealthChange::None
     }
 
+    /// Takes over what `old` (the pool of the same forward in the previous configuration)
+    /// learnt about the upstreams both have: failure counts, and down marks where this pool
+    /// can mark down at all (else nothing would bring the upstream back).
+    pub(crate) fn inherit_health(&mut self, old: &Pool) {
+        let can_mark = self.can_mark_down();
+        for upstream in &mut self.upstreams {
+            if let Some(before) = old.upstreams.iter().find(|u| u.addr == upstream.addr) {
+                upstream.fails = before.fails;
+                upstream.down = before.down && can_mark;
+            }
+        }
+    }
+
+    fn can_mark_down(&self) -> bool {
+        self.max_fails > 0 && self.health_check.interval > Duration::ZERO
+    }
+
     /// Counts a failure. Marking down needs both `max_fails` and probing: without probes
     /// nothing would ever bring the upstream back.
     pub(crate) fn record_failure(&mut self, index: usize) -> HealthChange {
-        let can_mark = self.max_fails > 0 && self.health_check.interval > Duration::ZERO;
+        let can_mark = self.can_mark_down();
         let max_fails = self.max_fails;
         let u = &mut self.upstreams[index];
         u.fails = u.fails.saturating_add(1);

@@ -5,12 +5,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use gatherdns_core::{AttemptId, ClientTransport, Destination, Gateway, Transmit, UpstreamFailure};
+use gatherdns_core::{
+    AttemptId, ClientTransport, Config, Destination, Gateway, ListenerId, Transmit, UpstreamFailure,
+};
 use smol::{Async, LocalExecutor, Task};
 
 use crate::tcp::ConnHandle;
@@ -33,7 +35,16 @@ pub(crate) struct Driver {
     gateway: RefCell<Gateway>,
     executor: Rc<LocalExecutor<'static>>,
     alarm: Alarm,
-    client_udp: Vec<Rc<Async<UdpSocket>>>,
+    /// Client UDP sockets by listener id (ids only grow, so a vector with gaps).
+    client_udp: RefCell<Vec<Option<Rc<Async<UdpSocket>>>>>,
+    /// The receive and accept tasks of each listener; dropping them closes the listener.
+    listener_tasks: RefCell<HashMap<ListenerId, [Task<()>; 2]>>,
+    /// Client TCP connections of all listeners (for the one connection limit).
+    tcp_conns: Rc<tcp::ConnCounter>,
+    /// The file watchers of the configuration in force; a reload replaces them.
+    watchers: RefCell<Vec<Task<()>>>,
+    /// Reloads that failed (`coredns_reload_failed_total`).
+    reload_failures: Cell<u64>,
     /// Reply queues of open client TCP connections, by connection id.
     conns: RefCell<HashMap<u64, ConnHandle>>,
     upstreams: Upstreams,
@@ -47,6 +58,16 @@ pub(crate) struct Listener {
     pub(crate) tcp: Async<TcpListener>,
 }
 
+impl Listener {
+    /// Binds UDP, then TCP, on `addr`; the error reads like Go's (`listen udp ADDR: …`).
+    pub(crate) fn bind(addr: SocketAddr) -> Result<Listener, String> {
+        Ok(Listener {
+            udp: udp::bind(addr)?,
+            tcp: tcp::bind(addr)?,
+        })
+    }
+}
+
 impl Driver {
     /// Starts the tasks of every listener, the upstream receivers and the pump on `executor`.
     pub(crate) fn start(
@@ -54,30 +75,22 @@ impl Driver {
         listeners: Vec<Listener>,
         executor: Rc<LocalExecutor<'static>>,
     ) -> Rc<Driver> {
-        let (udp, tcp): (Vec<_>, Vec<_>) = listeners
-            .into_iter()
-            .map(|l| (Rc::new(l.udp), l.tcp))
-            .unzip();
+        let ids = gateway.listener_ids().to_vec();
         let driver = Rc::new(Driver {
             gateway: RefCell::new(gateway),
             executor,
             alarm: Alarm::new(),
-            client_udp: udp,
+            client_udp: RefCell::new(Vec::new()),
+            listener_tasks: RefCell::new(HashMap::new()),
+            tcp_conns: Rc::new(tcp::ConnCounter::default()),
+            watchers: RefCell::new(Vec::new()),
+            reload_failures: Cell::new(0),
             conns: RefCell::new(HashMap::new()),
             upstreams: Upstreams::new(),
             udp_backlog: Rc::new(Cell::new(0)),
         });
-        for (index, socket) in driver.client_udp.iter().enumerate() {
-            driver.spawn(udp::serve(driver.clone(), index, socket.clone()));
-        }
-        let conns = Rc::new(tcp::ConnCounter::default());
-        for (index, listener) in tcp.into_iter().enumerate() {
-            driver.spawn(tcp::accept_loop(
-                driver.clone(),
-                index,
-                listener,
-                conns.clone(),
-            ));
+        for (id, listener) in ids.into_iter().zip(listeners) {
+            driver.open_listener(id, listener);
         }
         driver.spawn(timer::pump(driver.clone()));
         // The gateway may already want a timer (health probes): arm it before any input.
@@ -96,6 +109,100 @@ impl Driver {
         future: impl Future<Output = T> + 'static,
     ) -> Task<T> {
         self.executor.spawn(future)
+    }
+
+    /// Starts serving a bound listener under `id`.
+    fn open_listener(self: &Rc<Self>, id: ListenerId, listener: Listener) {
+        let socket = Rc::new(listener.udp);
+        {
+            let mut udp = self.client_udp.borrow_mut();
+            if udp.len() <= id.0 {
+                udp.resize(id.0 + 1, None);
+            }
+            udp[id.0] = Some(socket.clone());
+        }
+        let receive = self.spawn_task(udp::serve(self.clone(), id.0, socket));
+        let accept = self.spawn_task(tcp::accept_loop(
+            self.clone(),
+            id.0,
+            listener.tcp,
+            self.tcp_conns.clone(),
+        ));
+        self.listener_tasks
+            .borrow_mut()
+            .insert(id, [receive, accept]);
+    }
+
+    /// Stops listening on `id`: its sockets close once their tasks are gone. Connections
+    /// already accepted on it run to their end.
+    fn close_listener(&self, id: ListenerId) {
+        let tasks = self.listener_tasks.borrow_mut().remove(&id);
+        if let Some(slot) = self.client_udp.borrow_mut().get_mut(id.0) {
+            *slot = None;
+        }
+        drop(tasks);
+    }
+
+    /// Installs `config`: binds the listeners it adds, reconfigures the gateway, closes the
+    /// listeners it drops. On `Err` (a listener that cannot be bound, a configuration the
+    /// gateway refuses) nothing has changed. Queries in flight finish under the old
+    /// configuration; listeners that stay keep their sockets.
+    pub(crate) fn reconfigure(self: &Rc<Self>, config: Config) -> Result<(), String> {
+        let before: Vec<(ListenerId, SocketAddr)> = {
+            let gateway = self.gateway.borrow();
+            let ids = gateway.listener_ids().iter().copied();
+            ids.zip(gateway.listeners().iter().copied()).collect()
+        };
+        let mut added: Vec<(SocketAddr, Listener)> = Vec::new();
+        for addr in gatherdns_core::reload::listeners(&config) {
+            if before.iter().all(|(_, a)| *a != addr) {
+                added.push((addr, Listener::bind(addr)?));
+            }
+        }
+        let after: Vec<(ListenerId, SocketAddr)> = {
+            let mut gateway = self.gateway.borrow_mut();
+            gateway
+                .reconfigure(Instant::now(), config)
+                .map_err(|e| e.to_string())?;
+            let ids = gateway.listener_ids().iter().copied();
+            ids.zip(gateway.listeners().iter().copied()).collect()
+        };
+        for (id, _) in before
+            .iter()
+            .filter(|(id, _)| after.iter().all(|(i, _)| i != id))
+        {
+            self.close_listener(*id);
+        }
+        for (id, addr) in after {
+            if let Some(index) = added.iter().position(|(a, _)| *a == addr) {
+                let (_, listener) = added.swap_remove(index);
+                self.open_listener(id, listener);
+            }
+        }
+        // The new configuration may want timers (probes of upstreams still down).
+        self.drain();
+        Ok(())
+    }
+
+    /// Replaces the file watchers (at start and after a reload).
+    pub(crate) fn set_watchers(&self, tasks: Vec<Task<()>>) {
+        let old = std::mem::replace(&mut *self.watchers.borrow_mut(), tasks);
+        drop(old);
+    }
+
+    /// The files the configuration in force answers from.
+    pub(crate) fn watched_files(&self) -> Vec<gatherdns_core::WatchedFile> {
+        self.gateway.borrow().watched_files()
+    }
+
+    /// Reloads that failed since the start (`coredns_reload_failed_total`).
+    #[allow(dead_code)] // for the metrics exposition
+    pub(crate) fn reload_failures(&self) -> u64 {
+        self.reload_failures.get()
+    }
+
+    pub(crate) fn set_reload_failures(&self, count: u64) {
+        self.reload_failures.set(count);
     }
 
     pub(crate) fn alarm(&self) -> &Alarm {
@@ -182,7 +289,9 @@ impl Driver {
         match destination {
             Destination::Client(client) => match client.transport {
                 ClientTransport::Udp => {
-                    if let Some(socket) = self.client_udp.get(client.listener.0) {
+                    // A listener closed by a reload loses the replies still owed on it.
+                    let udp = self.client_udp.borrow();
+                    if let Some(Some(socket)) = udp.get(client.listener.0) {
                         udp::send_reply(self, socket, &self.udp_backlog, client.remote, payload);
                     }
                 }

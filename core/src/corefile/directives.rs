@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::parser::{RawBlock, RawDirective, RawServerBlock, Token};
-use super::{forward, gathersrv};
+use super::{forward, gathersrv, hosts, multicluster, ops, reload};
 use crate::config::{defaults, FileZone, Location, ServerBlock};
 use crate::error::ConfigError;
 use crate::loader::Loader;
@@ -17,23 +17,23 @@ pub const SUPPORTED_DIRECTIVES: &[&str] = &[
     "gathersrv",
     "forward",
     "file",
+    "hosts",
+    "multicluster",
+    "multicluster_gw",
     "bind",
     "bufsize",
     "log",
     "errors",
+    "reload",
+    "prometheus",
+    "health",
+    "ready",
 ];
 
 /// CoreDNS directives that later work will add: named so the user knows it is not a typo.
 const NOT_YET: &[&str] = &[
     "cache",
-    "prometheus",
-    "health",
-    "ready",
-    "reload",
     "loadbalance",
-    "hosts",
-    "multicluster",
-    "multicluster_gw",
     "debug",
     "whoami",
     "cancel",
@@ -85,9 +85,14 @@ pub(crate) fn server_block(
         gathers: Vec::new(),
         forwards: Vec::new(),
         files: Vec::new(),
+        hosts: None,
+        multicluster: None,
+        gateway_ip: None,
         log: false,
         errors: false,
         bufsize: defaults::BUFSIZE,
+        ops: Default::default(),
+        reload: None,
         location,
     };
     let zones = block.zones.clone();
@@ -131,6 +136,21 @@ pub(crate) fn server_block(
                     block.files.push(zone);
                 }
             }
+            "hosts" => {
+                let hosts = hosts::parse(directive, &mut cx)?;
+                once(name, &block.hosts.as_ref().map(|h| &h.location))?;
+                block.hosts = Some(hosts);
+            }
+            "multicluster" => {
+                let mc = multicluster::parse(directive, &mut cx)?;
+                once(name, &block.multicluster.as_ref().map(|m| &m.location))?;
+                block.multicluster = Some(mc);
+            }
+            "multicluster_gw" => {
+                let gw = multicluster::parse_gateway(directive, &mut cx)?;
+                once(name, &block.gateway_ip.as_ref().map(|g| &g.location))?;
+                block.gateway_ip = Some(gw);
+            }
             "bind" => {
                 for ip in bind(directive)? {
                     if !block.bind.contains(&ip) {
@@ -143,6 +163,12 @@ pub(crate) fn server_block(
                 block.log = true;
             }
             "bufsize" => block.bufsize = bufsize(directive)?,
+            "reload" => {
+                let settings = reload::parse(directive)?;
+                once(name, &block.reload.as_ref().map(|r| &r.location))?;
+                block.reload = Some(settings);
+            }
+            "prometheus" | "health" | "ready" => ops::parse(directive, &mut block.ops)?,
             "errors" => {
                 no_arguments(directive)?;
                 if let Some(first) = &errors_at {
@@ -169,7 +195,19 @@ pub(crate) fn server_block(
     }
     check_file_zones_reachable(&block, &cx)?;
     gathersrv::check_sources(&block)?;
+    multicluster::check_sources(&block)?;
     Ok(block)
+}
+
+/// A directive that may appear once per block, as CoreDNS's `plugin.ErrOnce` says.
+fn once(name: &Token, first: &Option<&Location>) -> Result<(), ConfigError> {
+    match first {
+        Some(first) => Err(name.error(format!(
+            "{} can be used only once per server block (first at {first})",
+            name.text
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `log` and `errors` take nothing for now.
@@ -244,11 +282,19 @@ fn bind(directive: &RawDirective) -> Result<Vec<IpAddr>, ConfigError> {
 fn check_file_zones_reachable(block: &ServerBlock, cx: &Context<'_>) -> Result<(), ConfigError> {
     for file in &block.files {
         let inside = block.zones.iter().any(|z| file.origin.is_at_or_below(z));
-        let cluster_source = block
+        let gathered = block
             .gathers
             .iter()
             .flat_map(|g| &g.clusters)
-            .any(|c| c.suffix.is_at_or_below(&file.origin));
+            .map(|c| &c.suffix);
+        let mcs = block
+            .multicluster
+            .iter()
+            .flat_map(|m| &m.clusters)
+            .map(|c| &c.suffix);
+        let cluster_source = gathered
+            .chain(mcs)
+            .any(|suffix| suffix.is_at_or_below(&file.origin));
         if !inside && !cluster_source {
             return Err(ConfigError::at(
                 &file.location,

@@ -125,9 +125,11 @@ fn option_line(forward: &mut Forward, option: &Token, args: &[Token]) -> Result<
                 "random" => Policy::Random,
                 "round_robin" => Policy::RoundRobin,
                 "sequential" => Policy::Sequential,
-                other => return Err(arg.error(format!(
+                other => {
+                    return Err(arg.error(format!(
                     "forward: unknown policy {other:?} (accepted: random, round_robin, sequential)"
-                ))),
+                )))
+                }
             };
         }
         "max_fails" => {

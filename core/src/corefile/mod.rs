@@ -6,8 +6,13 @@ mod address;
 mod directives;
 mod forward;
 mod gathersrv;
+mod hosts;
 mod lexer;
+mod multicluster;
+mod ops;
+mod options;
 mod parser;
+mod reload;
 mod token;
 
 use std::collections::BTreeMap;
@@ -91,6 +96,7 @@ pub fn parse_corefile_text(
         servers,
         warnings,
         max_inflight: defaults::MAX_INFLIGHT,
+        fingerprint: None,
     })
 }
 
@@ -120,5 +126,7 @@ fn block_address(
     Ok((zones, port.map_or(default_port, |(p, _)| p)))
 }
 
+#[cfg(test)]
+mod multicluster_tests;
 #[cfg(test)]
 mod tests;

@@ -124,14 +124,6 @@ fn the_spec_example() {
 fn the_gathersrv_readme_form_with_loopback_blocks() {
     let text = "distributed.local. {
     prometheus
-}
-";
-    // `prometheus` comes later; the rest of the README form works today.
-    assert_eq!(
-        error(text),
-        "Corefile:2: directive \"prometheus\" is not supported yet (supported here: gathersrv, forward, file, bind, bufsize, log, errors)"
-    );
-    let text = "distributed.local. {
     log
     errors
     gathersrv distributed.local. {
@@ -170,6 +162,7 @@ cluster-b.local.:5300 {
         ]
     );
     assert!(config.servers[0].log && config.servers[0].errors);
+    assert!(config.servers[0].ops.prometheus.is_some());
     assert_eq!(config.servers[0].forwards[0].from, Name::root());
     // The README's typo: the domain is outside the block, so no query would reach gathersrv.
     let typo = text.replace(
@@ -178,7 +171,7 @@ cluster-b.local.:5300 {
     );
     assert_eq!(
         error(&typo),
-        "Corefile:4: gathersrv: distribiuted.local. is not inside this server block's zones \
+        "Corefile:5: gathersrv: distribiuted.local. is not inside this server block's zones \
          (distributed.local.), so no query for it would reach gathersrv; use the block's zone or a name below it"
     );
 }
@@ -503,20 +496,12 @@ fn bind_log_and_errors() {
 fn unknown_and_later_directives() {
     assert_eq!(
         error(". {\n  log\n  errors\n  cahce\n}"),
-        "Corefile:4: unknown directive \"cahce\" (supported here: gathersrv, forward, file, bind, bufsize, log, errors)"
+        "Corefile:4: unknown directive \"cahce\" (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready)"
     );
-    for later in [
-        "cache",
-        "health",
-        "ready",
-        "reload",
-        "hosts",
-        "multicluster",
-        "multicluster_gw",
-    ] {
+    for later in ["cache", "loadbalance"] {
         assert_eq!(
             error(&format!(". {{\n  {later} 30\n}}")),
-            format!("Corefile:2: directive \"{later}\" is not supported yet (supported here: gathersrv, forward, file, bind, bufsize, log, errors)")
+            format!("Corefile:2: directive \"{later}\" is not supported yet (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready)")
         );
     }
     assert_eq!(
@@ -525,10 +510,17 @@ fn unknown_and_later_directives() {
             "gathersrv",
             "forward",
             "file",
+            "hosts",
+            "multicluster",
+            "multicluster_gw",
             "bind",
             "bufsize",
             "log",
-            "errors"
+            "errors",
+            "reload",
+            "prometheus",
+            "health",
+            "ready"
         ]
     );
 }
@@ -748,7 +740,7 @@ fn errors_inside_imported_files_name_that_file() {
         .file("conf/extra/plugins.conf", "log\n\ncahce 30\n");
     assert_eq!(
         parse_corefile(Path::new("conf/Corefile"), &loader, &ParseOptions::default()).map_err(|e| e.to_string()).map(|_| ()),
-        Err("conf/extra/plugins.conf:3: unknown directive \"cahce\" (supported here: gathersrv, forward, file, bind, bufsize, log, errors)".into())
+        Err("conf/extra/plugins.conf:3: unknown directive \"cahce\" (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready)".into())
     );
 }
 

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use super::Gateway;
 use crate::answer::Answer;
-use crate::block::GatherRt;
+use crate::block::{GatherRt, GatherSet};
 use crate::event::Event;
 use crate::gather::{self, MergeQuery, Outcome};
+use crate::generation::Ref;
 use crate::pending::Kind;
 use crate::respond::{self, ReplyMeta};
 use crate::transmit::{ClientAddr, Destination, Transmit};
@@ -28,12 +29,12 @@ impl Gateway {
                 part.outcome = Some(Outcome::TimedOut);
             }
         }
+        self.observe_gathered(&q);
         let block = &self.blocks[q.block];
         match q.kind {
-            Kind::Gather { prefixed } => {
+            Kind::Gather { prefixed, set } => {
                 let g = block
-                    .gather
-                    .as_ref()
+                    .gather_set(set)
                     .expect("gather queries belong to gather blocks");
                 let names = g.cluster_names();
                 let parts: Vec<gather::Part<'_>> = q
@@ -46,6 +47,7 @@ impl Gateway {
                     })
                     .collect();
                 let mq = MergeQuery {
+                    naming: g.naming,
                     domain: &g.domain,
                     qname: &q.query.qname,
                     qtype: q.query.qtype,
@@ -53,21 +55,20 @@ impl Gateway {
                     soa: &g.soa,
                 };
                 let merged = gather::merge(&mq, &parts);
-                if !merged.ede.is_empty() && merged.answer.rcode != Rcode::SERVFAIL {
+                let (mut answer, ede) = (merged.answer, merged.ede);
+                if let (GatherSet::Multicluster(zone), Some(m)) = (set, &block.multicluster) {
+                    m.finish(zone, &mut answer);
+                }
+                if !ede.is_empty() && answer.rcode != Rcode::SERVFAIL {
                     self.stats.partial_replies += 1;
                 }
-                let (answer, ede) = (merged.answer, merged.ede);
-                self.reply_now(
-                    now,
-                    q.started,
-                    q.client,
-                    &q.query,
-                    Some(q.block),
-                    &answer,
-                    &ede,
+                let stage = set.stage();
+                self.conclude(
+                    now, q.started, q.client, q.query, q.block, stage, answer, &ede,
                 );
             }
             Kind::Proxy { .. } => {
+                self.observe_forward();
                 let part = &q.parts[0];
                 let (answer, ede, ra) =
                     proxied(part.outcome.as_ref().expect("filled above"), part.flags);
@@ -93,7 +94,7 @@ impl Gateway {
         started: Instant,
         client: ClientAddr,
         query: &ClientQuery,
-        block: Option<usize>,
+        block: Option<Ref>,
         answer: &Answer,
         ede: &[Ede],
     ) {
@@ -108,7 +109,7 @@ impl Gateway {
         started: Instant,
         client: ClientAddr,
         query: &ClientQuery,
-        block: Option<usize>,
+        block: Option<Ref>,
         answer: &Answer,
         ede: &[Ede],
         ra: bool,
@@ -129,10 +130,12 @@ impl Gateway {
                 respond::query_log(&client, query, answer, ra, truncated, payload.len(), took);
             self.events.push_back(Event::QueryLogged(log));
         }
+        let (size, rcode) = (payload.len(), u16::from(answer.rcode.to_int()));
         self.transmits.push_back(Transmit {
             destination: Destination::Client(client),
             payload,
         });
+        self.observe_reply(now, started, &client, query, block, size, rcode);
     }
 }
 

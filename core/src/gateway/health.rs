@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::Gateway;
 use crate::event::Event;
+use crate::generation::Ref;
 use crate::pending::{Owner, Target};
 use crate::timers::TimerKey;
 use crate::transmit::{Destination, Transmit, UpstreamTransport};
@@ -15,7 +16,7 @@ use crate::wire::{write_query, Rtype, SubQuery, EDNS_UDP_SIZE};
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Gateway {
-    pub(super) fn upstream_succeeded(&mut self, pool: usize, upstream: usize) {
+    pub(super) fn upstream_succeeded(&mut self, pool: Ref, upstream: usize) {
         if self.pools[pool].record_success(upstream) == HealthChange::CameBack {
             let addr = self.pools[pool].upstreams[upstream].addr;
             self.events.push_back(Event::UpstreamHealth {
@@ -25,7 +26,7 @@ impl Gateway {
         }
     }
 
-    pub(super) fn upstream_failed(&mut self, now: Instant, pool: usize, upstream: usize) {
+    pub(super) fn upstream_failed(&mut self, now: Instant, pool: Ref, upstream: usize) {
         if self.pools[pool].record_failure(upstream) == HealthChange::WentDown {
             let addr = self.pools[pool].upstreams[upstream].addr;
             self.events.push_back(Event::UpstreamHealth {
@@ -37,8 +38,12 @@ impl Gateway {
         }
     }
 
-    /// Sends a probe to a down upstream and schedules the next one.
-    pub(super) fn probe(&mut self, now: Instant, pool: usize, upstream: usize) {
+    /// Sends a probe to a down upstream and schedules the next one. Only the configuration
+    /// in force probes: a retired one keeps no upstream alive, so its pools can go.
+    pub(super) fn probe(&mut self, now: Instant, pool: Ref, upstream: usize) {
+        if pool.gen != self.pools.current_gen() {
+            return;
+        }
         let p = &self.pools[pool];
         if !p.upstreams[upstream].down {
             return;
@@ -55,6 +60,7 @@ impl Gateway {
             transport,
             pool,
             upstream,
+            sent: now,
         };
         let (attempt, dns_id) =
             self.pending

@@ -2,9 +2,15 @@
 //! the `handle_*`/`poll_*` API; starting queries, finishing them and upstream health live in
 //! the submodules.
 
+mod chain;
+mod files;
 mod finish;
 mod health;
+mod observe;
+mod reconfigure;
 mod start;
+
+pub use files::WatchedFile;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,6 +24,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::event::Event;
 use crate::gather::{ClusterReply, Outcome};
+use crate::generation::{Generations, Ref};
 use crate::metrics::Stats;
 use crate::pending::{Attempt, Owner, Pending};
 use crate::routing::Router;
@@ -39,8 +46,10 @@ use crate::wire::{
 /// driver drains `poll_transmit` and `poll_event`, then waits until `poll_timeout`.
 pub struct Gateway {
     router: Router,
-    blocks: Vec<Block>,
-    pools: Vec<Pool>,
+    /// Server blocks and upstream pools of the configuration in force, and of earlier ones
+    /// while queries started under them are in flight.
+    blocks: Generations<Block>,
+    pools: Generations<Pool>,
     pending: Pending,
     timers: Timers,
     transmits: VecDeque<Transmit>,
@@ -48,6 +57,10 @@ pub struct Gateway {
     scratch: BytesMut,
     stats: Stats,
     max_inflight: usize,
+    /// Prometheus counters, updated on the query path (see `observe.rs`).
+    recorder: crate::metrics::recorder::Recorder,
+    /// The server is stopping: new client queries are dropped (see `observe.rs`).
+    stopping: bool,
 }
 
 impl Gateway {
@@ -63,8 +76,8 @@ impl Gateway {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Gateway {
             router: Router::new(&config.servers),
-            blocks,
-            pools,
+            blocks: Generations::new(blocks),
+            pools: Generations::new(pools),
             pending: Pending::new(seed),
             timers: Timers::default(),
             transmits: VecDeque::new(),
@@ -72,12 +85,21 @@ impl Gateway {
             scratch: BytesMut::with_capacity(MAX_MESSAGE_LEN),
             stats: Stats::default(),
             max_inflight: config.max_inflight,
+            recorder: Default::default(),
+            stopping: false,
         })
     }
 
-    /// The addresses to listen on (UDP and TCP); a [`crate::ListenerId`] indexes this list.
+    /// The addresses to listen on (UDP and TCP), in configuration order. At startup a
+    /// [`crate::ListenerId`] indexes this list; after a [`Gateway::reconfigure`], take each
+    /// address's id from [`Gateway::listener_ids`].
     pub fn listeners(&self) -> &[SocketAddr] {
         self.router.listeners()
+    }
+
+    /// The id of each address of [`Gateway::listeners`], in the same order.
+    pub fn listener_ids(&self) -> &[crate::ListenerId] {
+        self.router.ids()
     }
 
     /// Counters since creation.
@@ -93,6 +115,7 @@ impl Gateway {
     /// Every upstream with whether it is currently considered healthy, in configuration order.
     pub fn upstream_health(&self) -> Vec<(SocketAddr, bool)> {
         self.pools
+            .current()
             .iter()
             .flat_map(|p| p.upstreams.iter().map(|u| (u.addr, !u.down)))
             .collect()
@@ -101,6 +124,11 @@ impl Gateway {
     /// A message from a client.
     pub fn handle_client_message(&mut self, now: Instant, from: ClientAddr, msg: Bytes) {
         self.stats.client_messages += 1;
+        if self.stopping {
+            self.stats.client_dropped += 1;
+            return;
+        }
+        let size = msg.len();
         let query = match ClientQuery::parse(msg) {
             Ok(query) => query,
             Err(QueryError::Drop(_)) => {
@@ -109,36 +137,17 @@ impl Gateway {
             }
             Err(error) => {
                 self.reply_to_malformed(from, &error);
+                self.observe_malformed(&from, &error, size);
                 return;
             }
         };
-        let Some(block) = self.router.block_for(from.listener, &query.qname) else {
+        let Some(index) = self.router.block_for(from.listener, &query.qname) else {
             let refused = Answer::empty(Rcode::REFUSED, false);
             self.reply_now(now, now, from, &query, None, &refused, &[]);
             return;
         };
-        let b = &self.blocks[block];
-        let gather = b
-            .gather
-            .as_ref()
-            .filter(|g| query.qname.is_at_or_below(&g.domain));
-        if let Some(g) = gather {
-            if let Some(answer) = finish::synthesised(g, &query) {
-                self.reply_now(now, now, from, &query, Some(block), &answer, &[]);
-            } else if !self.overloaded(now, from, &query, block) {
-                self.start_gather(now, from, query, block);
-            }
-        } else if let Some(zone) = b.zone_for(&query.qname) {
-            let answer = b.zones[zone].lookup(&query.qname, query.qtype);
-            self.reply_now(now, now, from, &query, Some(block), &answer, &[]);
-        } else if let Some(forward) = b.forward_for(&query.qname) {
-            if !self.overloaded(now, from, &query, block) {
-                self.start_proxy(now, from, query, block, forward);
-            }
-        } else {
-            let refused = Answer::empty(Rcode::REFUSED, false);
-            self.reply_now(now, now, from, &query, Some(block), &refused, &[]);
-        }
+        let block = self.blocks.at(index);
+        self.route(now, now, from, query, block, None);
     }
 
     /// Refuses the query at once if the gateway already holds `max_inflight` queries, so
@@ -148,7 +157,7 @@ impl Gateway {
         now: Instant,
         from: ClientAddr,
         query: &ClientQuery,
-        block: usize,
+        block: Ref,
     ) -> bool {
         if self.pending.queries.len() < self.max_inflight {
             return false;
@@ -210,6 +219,17 @@ impl Gateway {
         transport: UpstreamTransport,
         msg: Bytes,
     ) {
+        self.upstream_message(now, from, transport, msg);
+        self.release_retired();
+    }
+
+    fn upstream_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: UpstreamTransport,
+        msg: Bytes,
+    ) {
         // Match on source and ID first: a malformed reply to a live attempt fails that
         // attempt (so it is retried at once); anything else is only counted.
         let matched = (msg.len() >= 2)
@@ -239,6 +259,7 @@ impl Gateway {
             return;
         }
         let attempt = self.drop_attempt(attempt_id).expect("matched above");
+        self.observe_upstream_reply(now, &attempt, head.rcode);
         self.upstream_succeeded(attempt.pool, attempt.upstream);
         let Owner::Part { query, part } = attempt.owner else {
             return; // A probe: any well-formed reply means the upstream is alive.
@@ -298,6 +319,7 @@ impl Gateway {
             UpstreamFailure::ConnectionLost => format!("connection to {} lost", a.addr),
         };
         self.attempt_failed(now, a, Outcome::Failed(why));
+        self.release_retired();
     }
 
     /// Time has passed. Calling it early or repeatedly is harmless.
@@ -323,8 +345,11 @@ impl Gateway {
         self.timers.prune(|k| match k {
             TimerKey::Query(q) => pending.queries.contains_key(q),
             TimerKey::Attempt(a) => pending.attempts.contains_key(a),
-            TimerKey::Probe { pool, upstream } => pools[*pool].upstreams[*upstream].down,
+            TimerKey::Probe { pool, upstream } => pools
+                .get(*pool)
+                .is_some_and(|p| p.upstreams[*upstream].down),
         });
+        self.release_retired();
     }
 
     /// Forgets an attempt and releases its place in its pool.

@@ -5,14 +5,15 @@ use std::time::{Duration, Instant};
 
 use super::Gateway;
 use crate::answer::Answer;
-use crate::block::Source;
+use crate::block::{GatherSet, Source};
 use crate::config::defaults;
 use crate::gather::{ClusterReply, Outcome};
+use crate::generation::Ref;
 use crate::pending::{Attempt, Kind, Owner, Part, Query, Target};
 use crate::routing::plan_gather;
 use crate::timers::TimerKey;
 use crate::transmit::{ClientAddr, ClientTransport, Destination, Transmit, UpstreamTransport};
-use crate::wire::{write_query, ClientQuery, Rcode, SubQuery};
+use crate::wire::{write_query, ClientQuery, SubQuery};
 
 /// Attempts per part: the first try and one retry on another upstream.
 const MAX_TRIES: u8 = 2;
@@ -24,18 +25,21 @@ impl Gateway {
     pub(super) fn start_gather(
         &mut self,
         now: Instant,
+        started: Instant,
         client: ClientAddr,
         query: ClientQuery,
-        block: usize,
+        block: Ref,
+        set: GatherSet,
     ) {
         let b = &self.blocks[block];
-        let g = b.gather.as_ref().expect("checked by the caller");
-        let plan = plan_gather(&g.domain, &g.cluster_names(), &query.qname);
+        let g = b
+            .gather_set(set)
+            .expect("the chain decided on this gathering");
+        let plan = plan_gather(g.naming, &g.domain, &g.cluster_names(), &query.qname);
         if plan.targets.is_empty() {
-            // Every cluster name would exceed 255 bytes: no cluster can hold the name.
-            let mut answer = Answer::empty(Rcode::NXDOMAIN, true);
-            answer.authority.push(g.soa.clone());
-            self.reply_now(now, now, client, &query, Some(block), &answer, &[]);
+            // No cluster can hold the name (too long, or it names no configured cluster).
+            let answer = Answer::negative(false, &g.soa);
+            self.conclude(now, started, client, query, block, set.stage(), answer, &[]);
             return;
         }
         let deadline = now + g.timeout;
@@ -69,12 +73,13 @@ impl Gateway {
         let count = parts.len();
         let kind = Kind::Gather {
             prefixed: plan.prefixed,
+            set,
         };
         let key = self.pending.insert_query(Query {
             client,
             query,
             block,
-            started: now,
+            started,
             kind,
             parts,
             waiting,
@@ -98,9 +103,10 @@ impl Gateway {
     pub(super) fn start_proxy(
         &mut self,
         now: Instant,
+        started: Instant,
         client: ClientAddr,
         query: ClientQuery,
-        block: usize,
+        block: Ref,
         forward: usize,
     ) {
         let subname = query.qname.clone();
@@ -119,7 +125,7 @@ impl Gateway {
             client,
             query,
             block,
-            started: now,
+            started,
             kind,
             parts,
             waiting: 1,
@@ -130,18 +136,18 @@ impl Gateway {
     }
 
     /// The pool a part's attempts go through, and the per-attempt timeout.
-    fn part_pool(&self, key: u64, part: usize) -> (usize, Duration) {
+    fn part_pool(&self, key: u64, part: usize) -> (Ref, Duration) {
         let q = &self.pending.queries[&key];
         let block = &self.blocks[q.block];
+        let pool = |forward: usize| q.block.sibling(block.forwards[forward].pool);
         match q.kind {
-            Kind::Proxy { forward } => (block.forwards[forward].pool, PROXY_ATTEMPT_TIMEOUT),
-            Kind::Gather { .. } => {
+            Kind::Proxy { forward } => (pool(forward), PROXY_ATTEMPT_TIMEOUT),
+            Kind::Gather { set, .. } => {
                 let g = block
-                    .gather
-                    .as_ref()
+                    .gather_set(set)
                     .expect("gather queries belong to gather blocks");
                 match g.clusters[q.parts[part].cluster].source {
-                    Source::Forward(f) => (block.forwards[f].pool, g.cluster_timeout),
+                    Source::Forward(f) => (pool(f), g.cluster_timeout),
                     Source::Zone(_) => unreachable!("zone-backed parts are answered at once"),
                 }
             }
@@ -212,6 +218,7 @@ impl Gateway {
             transport,
             pool: pool_index,
             upstream,
+            sent: now,
         };
         let owner = Owner::Part { query: key, part };
         let (attempt, dns_id) = self
@@ -249,6 +256,7 @@ impl Gateway {
     /// An attempt failed or timed out: account it to the upstream's health, then retry the
     /// part on another upstream if it has tries left, else record `outcome` for it.
     pub(super) fn attempt_failed(&mut self, now: Instant, attempt: Attempt, outcome: Outcome) {
+        self.observe_attempt_failed(&attempt);
         let Owner::Part { query: key, part } = attempt.owner else {
             return; // A probe that failed: the upstream stays down until one succeeds.
         };
@@ -281,6 +289,7 @@ impl Gateway {
 
     /// Records how a part ended; the query is finished when no part is left waiting.
     pub(super) fn part_done(&mut self, now: Instant, key: u64, part: usize, outcome: Outcome) {
+        self.observe_part_done(now, key, part, &outcome);
         let Some(q) = self.pending.queries.get_mut(&key) else {
             return;
         };

@@ -27,7 +27,17 @@ fn version_and_plugins() {
             .args(&["-plugins"])
             .run_to_exit();
         assert_eq!(out.code(), Some(0), "{out:?}");
-        for directive in ["gathersrv", "forward", "file"] {
+        for directive in [
+            "gathersrv",
+            "forward",
+            "file",
+            "hosts",
+            "multicluster",
+            "multicluster_gw",
+            "prometheus",
+            "health",
+            "ready",
+        ] {
             assert!(
                 out.stdout.contains(directive),
                 "-plugins lists {directive}: {out:?}"

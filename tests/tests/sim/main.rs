@@ -5,8 +5,13 @@
 
 mod deadlines;
 mod fixtures;
+mod gateway_ip;
 mod gather;
+mod hosts;
 mod hygiene;
+mod metrics;
+mod multicluster;
+mod reload;
 mod resilience;
 mod truncation;
 mod zones;
