@@ -48,6 +48,22 @@ impl Gateway {
         if !p.upstreams[upstream].down {
             return;
         }
+        let interval = p.health_check.interval;
+        self.send_probe(now, pool, upstream, PROBE_TIMEOUT);
+        self.timers
+            .insert(now + interval, TimerKey::Probe { pool, upstream });
+    }
+
+    /// Sends `health_check`'s question to one upstream as a probe attempt that times out
+    /// after `timeout`. Returns the probe's address and DNS ID.
+    pub(super) fn send_probe(
+        &mut self,
+        now: Instant,
+        pool: Ref,
+        upstream: usize,
+        timeout: Duration,
+    ) -> (std::net::SocketAddr, u16) {
+        let p = &self.pools[pool];
         let addr = p.upstreams[upstream].addr;
         let check = p.health_check.clone();
         let transport = if p.force_tcp {
@@ -81,9 +97,7 @@ impl Gateway {
         // A probe asks whether the upstream is alive, not whether it is fast: it may take
         // longer than the interval, so probes can overlap (at most PROBE_TIMEOUT / interval).
         self.timers
-            .insert(now + PROBE_TIMEOUT, TimerKey::Attempt(attempt));
-        self.timers
-            .insert(now + check.interval, TimerKey::Probe { pool, upstream });
+            .insert(now + timeout, TimerKey::Attempt(attempt));
         let destination = Destination::Upstream {
             attempt,
             addr,
@@ -93,5 +107,6 @@ impl Gateway {
             destination,
             payload,
         });
+        (addr, dns_id)
     }
 }

@@ -14,10 +14,9 @@ use crate::generation::Ref;
 use crate::metrics::families;
 use crate::metrics::recorder::{PartResult, Plugin, Reply};
 use crate::metrics::Snapshot;
-use crate::pending::{Attempt, Kind, Owner, Query, Target};
-use crate::timers::TimerKey;
-use crate::transmit::{ClientAddr, Destination, ListenerId, Transmit, UpstreamTransport};
-use crate::wire::{write_query, ClientQuery, QueryError, Rtype, SubQuery, EDNS_UDP_SIZE};
+use crate::pending::{Attempt, Kind, Owner, Query};
+use crate::transmit::{ClientAddr, ListenerId};
+use crate::wire::{ClientQuery, QueryError};
 
 /// How long a readiness probe waits for its reply before it counts as tried (and failed).
 const READINESS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -113,49 +112,8 @@ impl Gateway {
                     continue;
                 }
                 probed.push(addr);
-                let check = p.health_check.clone();
-                let transport = if p.force_tcp {
-                    UpstreamTransport::Tcp
-                } else {
-                    UpstreamTransport::Udp
-                };
-                let target = Target {
-                    addr,
-                    transport,
-                    pool,
-                    upstream,
-                    sent: now,
-                };
-                let (attempt, dns_id) = self.pending.insert_attempt(
-                    Owner::Probe,
-                    target,
-                    check.domain.clone(),
-                    Rtype::NS,
-                );
-                self.pools[pool].in_flight += 1;
+                let (addr, dns_id) = self.send_probe(now, pool, upstream, READINESS_PROBE_TIMEOUT);
                 self.recorder.readiness_probe(addr, dns_id);
-                self.scratch.reserve(512);
-                let probe = SubQuery {
-                    id: dns_id,
-                    qname: &check.domain,
-                    qtype: Rtype::NS,
-                    rd: check.recursion_desired,
-                    cd: false,
-                    dnssec_ok: false,
-                    udp_size: EDNS_UDP_SIZE,
-                };
-                let payload = write_query(&mut self.scratch, &probe);
-                self.stats.upstream_probes += 1;
-                self.timers
-                    .insert(now + READINESS_PROBE_TIMEOUT, TimerKey::Attempt(attempt));
-                self.transmits.push_back(Transmit {
-                    destination: Destination::Upstream {
-                        attempt,
-                        addr,
-                        transport,
-                    },
-                    payload,
-                });
             }
         }
     }
