@@ -120,6 +120,25 @@ impl Pool {
         self.max_fails > 0 && self.health_check.interval > Duration::ZERO
     }
 
+    /// Applies a verdict reached elsewhere (another executor's gateway) about `index`: down
+    /// as if it had failed `max_fails` times here, or back as if it had answered. A pool that
+    /// cannot mark down (no `max_fails` or no probing) ignores a down verdict, as it would
+    /// its own failures.
+    pub(crate) fn apply_verdict(&mut self, index: usize, healthy: bool) -> HealthChange {
+        if healthy {
+            return self.record_success(index);
+        }
+        let can_mark = self.can_mark_down();
+        let max_fails = self.max_fails;
+        let u = &mut self.upstreams[index];
+        if !can_mark || u.down {
+            return HealthChange::None;
+        }
+        u.fails = u.fails.max(max_fails);
+        u.down = true;
+        HealthChange::WentDown
+    }
+
     /// Counts a failure. Marking down needs both `max_fails` and probing: without probes
     /// nothing would ever bring the upstream back.
     pub(crate) fn record_failure(&mut self, index: usize) -> HealthChange {

@@ -38,6 +38,39 @@ impl Gateway {
         }
     }
 
+    /// A health verdict about `upstream` reached by another gateway of the same process (a
+    /// sibling executor): every pool of the configuration in force that has it takes it
+    /// over, so that a dead upstream costs one slow reply per process, not one per
+    /// executor. A pool marking it down probes it itself, as after its own failures. No
+    /// event: the gateway that reached the verdict has logged it.
+    pub fn handle_upstream_health(
+        &mut self,
+        now: Instant,
+        upstream: std::net::SocketAddr,
+        healthy: bool,
+    ) {
+        for index in 0..self.pools.current().len() {
+            let pool = self.pools.at(index);
+            let Some(slot) = self.pools[pool]
+                .upstreams
+                .iter()
+                .position(|u| u.addr == upstream)
+            else {
+                continue;
+            };
+            if self.pools[pool].apply_verdict(slot, healthy) == HealthChange::WentDown {
+                let at = now + self.pools[pool].health_check.interval;
+                self.timers.insert(
+                    at,
+                    TimerKey::Probe {
+                        pool,
+                        upstream: slot,
+                    },
+                );
+            }
+        }
+    }
+
     /// Sends a probe to a down upstream and schedules the next one. Only the configuration
     /// in force probes: a retired one keeps no upstream alive, so its pools can go.
     pub(super) fn probe(&mut self, now: Instant, pool: Ref, upstream: usize) {

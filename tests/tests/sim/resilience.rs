@@ -105,6 +105,56 @@ fn probes_bring_a_cluster_back_on_its_first_answer() {
     );
 }
 
+/// A sibling executor's verdict: a gateway that never saw the upstream fail skips it at once,
+/// probes it itself, and takes it back on the sibling's word that it answers again.
+#[test]
+fn a_siblings_verdict_is_taken_over_without_a_slow_query() {
+    let mut sim = sim();
+    set(&mut sim, UPSTREAM_B, Behaviour::Silent);
+    let dead = UPSTREAM_B.parse().unwrap();
+    let now = sim.now;
+    sim.gw.handle_upstream_health(now, dead, false);
+    let (ms, reply) = timed(&mut sim, &srv());
+    assert_eq!(ms, 2, "no attempt to the upstream the sibling found dead");
+    assert_eq!(reply.ede[0].0, 22);
+    assert!(
+        health_events(&sim).is_empty(),
+        "the sibling logged it, not this gateway"
+    );
+    assert_eq!(sim.upstreams[&dead].received.len(), 0);
+    sim.advance(Duration::from_millis(1100));
+    assert!(
+        sim.upstreams[&dead].probes >= 2,
+        "it probes the upstream itself"
+    );
+
+    let now = sim.now;
+    sim.gw.handle_upstream_health(now, dead, true);
+    let (_, reply) = timed(&mut sim, &srv());
+    assert_eq!(
+        reply.answer.len(),
+        2,
+        "asked again (still silent, so A's two)"
+    );
+    assert_eq!(
+        sim.upstreams[&dead].received.len(),
+        2,
+        "both attempts went to B"
+    );
+}
+
+/// A verdict about an address no pool has, or that a pool cannot act on, changes nothing.
+#[test]
+fn verdicts_about_unknown_upstreams_change_nothing() {
+    let mut sim = sim();
+    let now = sim.now;
+    sim.gw
+        .handle_upstream_health(now, "127.9.9.9:53".parse().unwrap(), false);
+    assert_eq!(sim.gw.poll_timeout(), None, "no probe scheduled");
+    let (_, reply) = timed(&mut sim, &srv());
+    assert_eq!(reply.answer.len(), 4);
+}
+
 #[test]
 fn a_flapping_cluster_never_costs_more_than_the_deadline() {
     let mut sim = sim();
