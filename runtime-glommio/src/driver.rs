@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use gatherdns_core::{
-    AttemptId, ClientAddr, ClientTransport, Config, Destination, Gateway, ListenerId, Transmit,
-    UpstreamFailure, WatchedFile,
+    AttemptId, ClientAddr, ClientTransport, Config, Destination, Event, Gateway, ListenerId,
+    Transmit, UpstreamFailure, WatchedFile,
 };
 use glommio::net::TcpListener;
 use glommio::Task;
 
 use crate::executors::Answered;
+use crate::peers::{Peers, Verdict};
 use crate::tcp::ConnHandle;
 use crate::timer::Alarm;
 use crate::upstream::Upstreams;
@@ -52,6 +53,8 @@ pub(crate) struct Driver {
     upstreams: Upstreams,
     /// Replies sent to clients, read by the main thread when the process stops.
     answered: Arc<Answered>,
+    /// The other executors, told of every upstream health verdict this one reaches.
+    peers: Peers,
 }
 
 /// The sockets of one listening address, bound by this executor before it serves.
@@ -80,6 +83,7 @@ impl Driver {
         listeners: Vec<Listener>,
         answered: Arc<Answered>,
         connections: Arc<AtomicUsize>,
+        peers: Peers,
     ) -> Rc<Driver> {
         let ids = gateway.listener_ids().to_vec();
         let driver = Rc::new(Driver {
@@ -92,6 +96,7 @@ impl Driver {
             conns: RefCell::new(HashMap::new()),
             upstreams: Upstreams::default(),
             answered,
+            peers,
         });
         for (id, listener) in ids.into_iter().zip(listeners) {
             driver.open_listener(id, listener);
@@ -225,7 +230,15 @@ impl Driver {
     /// One input: `input` gets the gateway and the time of this wake, then everything the
     /// gateway has to say is drained.
     pub(crate) fn handle(self: &Rc<Self>, input: impl FnOnce(&mut Gateway, Instant)) {
-        input(&mut self.gateway.borrow_mut(), Instant::now());
+        let now = Instant::now();
+        {
+            let mut gateway = self.gateway.borrow_mut();
+            // Verdicts of the other executors first (an empty queue costs an atomic load): one
+            // sent before a reply went out is then in force for every query that reply caused,
+            // whichever executor it reaches and whichever of its tasks runs first.
+            self.peers.take_verdicts(&mut gateway, now);
+            input(&mut gateway, now);
+        }
         self.drain();
     }
 
@@ -238,17 +251,22 @@ impl Driver {
         for _ in 0..FAILURE_ROUNDS {
             let mut failures = Vec::new();
             let mut gateway = self.gateway.borrow_mut();
-            while let Some(transmit) = (budget > 0).then(|| gateway.poll_transmit()).flatten() {
-                budget -= 1;
-                self.dispatch(transmit, &mut failures);
-            }
+            // Events first: a health verdict reaches the other executors before the reply
+            // that follows it reaches the client, whose next query may land on one of them.
             let mut events = 0;
             while let Some(event) = (events < EVENT_BUDGET)
                 .then(|| gateway.poll_event())
                 .flatten()
             {
                 events += 1;
+                if let Event::UpstreamHealth { upstream, healthy } = event {
+                    self.peers.tell(Verdict { upstream, healthy });
+                }
                 log::event(&event);
+            }
+            while let Some(transmit) = (budget > 0).then(|| gateway.poll_transmit()).flatten() {
+                budget -= 1;
+                self.dispatch(transmit, &mut failures);
             }
             // Whatever is left behind must not wait for the next input: the pump goes on.
             more = budget == 0 || events == EVENT_BUDGET;

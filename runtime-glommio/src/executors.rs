@@ -14,6 +14,7 @@ use gatherdns_core::{Config, Gateway};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::driver::{Driver, Listener};
+use crate::peers::{self, Peers};
 use crate::{admin, reload, uring, watch};
 
 /// How long an executor may take to set up its ring and bind its sockets.
@@ -140,7 +141,8 @@ pub(crate) fn start(
     let mut admins = Vec::new();
     let mut signals = Vec::new();
     let mut pending = 0;
-    for (index, placement) in placements.into_iter().enumerate() {
+    let mesh = peers::mesh(placements.len());
+    for ((index, placement), peers) in placements.into_iter().enumerate().zip(mesh) {
         let counter = Arc::new(Answered::default());
         answered.push(counter.clone());
         let (commands_tx, commands) = reload::channel();
@@ -152,6 +154,7 @@ pub(crate) fn start(
             commands,
             admin: admin_commands,
             connections: connections.clone(),
+            peers,
             go: go.clone(),
             notes: notes.clone(),
         };
@@ -201,7 +204,7 @@ fn wait_ready(
 }
 
 /// What an executor shares with the main thread and the other executors: nothing that a
-/// query touches, except its own counter.
+/// query touches, except its own counter (health verdicts cross only when health changes).
 struct Shared {
     answered: Arc<Answered>,
     /// Reload commands from the control thread.
@@ -210,6 +213,8 @@ struct Shared {
     admin: async_channel::Receiver<admin::Command>,
     /// Open client TCP connections of the process (for the one connection limit).
     connections: Arc<AtomicUsize>,
+    /// The other executors' inboxes for upstream health verdicts, and this one's.
+    peers: Peers,
     go: Arc<Barrier>,
     notes: Sender<Note>,
 }
@@ -292,7 +297,13 @@ async fn serve(index: usize, config: Config, shared: Shared) {
     // Blocking is fine here: nothing runs on this executor yet.
     shared.go.wait();
     let files = gateway.watched_files();
-    let driver = Driver::start(gateway, listeners, shared.answered, shared.connections);
+    let driver = Driver::start(
+        gateway,
+        listeners,
+        shared.answered,
+        shared.connections,
+        shared.peers,
+    );
     watch::start(&driver, files, index == 0);
     // The tasks run until the process exits (see main): this takes reloads meanwhile and
     // never completes.

@@ -7,6 +7,7 @@ mod budget;
 mod driver;
 mod executors;
 mod log;
+mod peers;
 mod reload;
 mod tcp;
 mod timer;

@@ -26,11 +26,10 @@ use crate::dns_client::{udp_exchange, QuerySpec};
 pub const BINARIES: &[&str] = &["gatherdns-smol", "gatherdns-glommio"];
 
 /// Executors of gatherdns-glommio in the shared suite, unless a test passes `-threads` itself;
-/// `GATHERDNS_GLOMMIO_THREADS` overrides it. One, because each executor's gateway learns
-/// upstream health on its own: with several, a dead cluster costs one slow reply per
-/// executor, which the resilience tests rightly refuse. Several executors are tested in
-/// e2e/glommio.rs; raise this once the executors share health verdicts.
-const GLOMMIO_SUITE_THREADS: &str = "1";
+/// `GATHERDNS_GLOMMIO_THREADS` overrides it. Two, so that every shared test also crosses
+/// executors (shared health verdicts, summed metrics, reloads of each), while a parallel
+/// test run on a many-core host does not start a thread per CPU for every server.
+const GLOMMIO_SUITE_THREADS: &str = "2";
 
 /// How long a server may take to answer its first query.
 const START_TIMEOUT: Duration = Duration::from_secs(15);

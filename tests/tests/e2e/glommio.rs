@@ -220,10 +220,9 @@ fn without_io_uring_it_says_so_and_names_gatherdns_smol() {
 }
 
 /// The resilience suite's dead cluster, with two executors: once one executor has marked the
-/// upstream down, the other should skip it too. Today each executor's gateway learns health on
-/// its own, so the other executor's first query still waits for the two attempts.
+/// upstream down, the other skips it too (the verdict crosses executors), so no later query
+/// waits for the dead cluster, whichever executor the kernel hands it to.
 #[test]
-#[ignore = "each executor learns upstream health on its own until the core accepts verdicts from its siblings"]
 fn a_dead_cluster_is_skipped_by_every_executor() {
     let hole = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let dead = hole.local_addr().expect("addr");
@@ -249,4 +248,17 @@ fn a_dead_cluster_is_skipped_by_every_executor() {
             started.elapsed()
         );
     }
+    let mut server = server;
+    let status = server.terminate().expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "stderr: {}", server.stderr());
+    assert!(
+        server.wait_for_stdout("executor 1 answered", Duration::from_secs(2)),
+        "{}",
+        server.stdout()
+    );
+    let answered = answered_per_executor(&server.stdout());
+    assert!(
+        answered.len() == 2 && answered.values().all(|n| *n > 0),
+        "both executors answered some of the 21 sockets: {answered:?}"
+    );
 }

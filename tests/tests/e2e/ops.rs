@@ -412,12 +412,22 @@ fn health_and_ready_through_a_lameduck_stop() {
         let (health, ready) = (server.addr_of(3), server.addr_of(4));
         let (status, _, body) = get(health, "/health");
         assert_eq!((status, body.as_str()), (200, "OK"));
-        let (status, _, body) = get(ready, "/ready");
+        // The live upstream answers its probe within moments (on every executor); the dead
+        // one keeps the server unready until its probe times out.
+        let waiting = format!("forward: upstream {dead} not tried yet");
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        let (status, body) = loop {
+            let (status, _, body) = get(ready, "/ready");
+            if body == waiting || Instant::now() >= deadline {
+                break (status, body);
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
         assert_eq!(
             status, 503,
             "not ready before every upstream was tried: {body}"
         );
-        assert_eq!(body, format!("forward: upstream {dead} not tried yet"));
+        assert_eq!(body, waiting);
         let deadline = Instant::now() + Duration::from_secs(6);
         while get(ready, "/ready").0 != 200 {
             assert!(Instant::now() < deadline, "ready within the probe timeout");
