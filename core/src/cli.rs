@@ -23,6 +23,8 @@ pub struct Cli {
     pub validate: bool,
     /// `-threads N`: worker threads for the thread-per-core runtime (ours).
     pub threads: Option<usize>,
+    /// `-cpus LIST`: one worker pinned to each listed CPU (ours; thread-per-core runtime).
+    pub cpus: Option<Vec<usize>>,
     /// `-max-inflight N`: client queries one gateway holds at most (ours).
     pub max_inflight: Option<usize>,
 }
@@ -38,6 +40,7 @@ impl Default for Cli {
             version: false,
             validate: false,
             threads: None,
+            cpus: None,
             max_inflight: None,
         }
     }
@@ -69,6 +72,11 @@ const FLAGS: &[(&str, Option<&str>, &str)] = &[
         "threads",
         Some("N"),
         "worker threads (gatherdns-glommio; default: one per CPU)",
+    ),
+    (
+        "cpus",
+        Some("LIST"),
+        "pin one worker to each listed CPU, as 0-3,8 (gatherdns-glommio; default: every CPU allowed)",
     ),
     (
         "max-inflight",
@@ -158,6 +166,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String>
                 })?);
             }
             "pidfile" => cli.pidfile = Some(PathBuf::from(value)),
+            "cpus" => {
+                cli.cpus = Some(parse_cpu_list(&value).filter(|c| !c.is_empty()).ok_or_else(|| {
+                    format!("invalid value {value:?} for flag -{name}: expected CPU numbers and ranges, as 0-3,8")
+                })?);
+            }
             "max-inflight" => {
                 cli.max_inflight = Some(value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     format!("invalid value {value:?} for flag -{name}: expected a number of queries, at least 1")
@@ -171,6 +184,27 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String>
         }
     }
     Ok(cli)
+}
+
+/// A CPU list as the kernel prints one (`0-3,8,10-11`), in order and without repeats.
+pub fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for range in list.trim().split(',').filter(|r| !r.is_empty()) {
+        let (first, last): (usize, usize) = match range.split_once('-') {
+            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+            None => {
+                let cpu = range.trim().parse().ok()?;
+                (cpu, cpu)
+            }
+        };
+        if first > last || last >= 4096 {
+            return None;
+        }
+        cpus.extend(first..=last);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Some(cpus)
 }
 
 /// Go's `strconv.ParseBool`.
@@ -288,6 +322,12 @@ mod tests {
         );
         assert!(parse(&["-p", "70000"])
             .is_err_and(|e| e.starts_with("invalid value \"70000\" for flag -p")));
+        assert_eq!(
+            parse(&["-cpus", "0-2,8"]).map(|c| c.cpus),
+            Ok(Some(vec![0, 1, 2, 8]))
+        );
+        assert!(parse(&["-cpus", "3-1"]).is_err_and(|e| e.contains("as 0-3,8")));
+        assert!(parse(&["-cpus", ""]).is_err());
         assert!(parse(&["-threads", "0"])
             .is_err_and(|e| e.starts_with("invalid value \"0\" for flag -threads")));
         assert_eq!(parse(&["---conf"]), Err("bad flag syntax: ---conf".into()));

@@ -53,7 +53,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         log::info("Corefile OK");
         return Ok(());
     }
-    let placements = executors::placements(cli.threads);
+    let placements = executors::placements(cli.threads, cli.cpus.as_deref())?;
     uring::prepare(placements.len())?;
     executors::install_panic_hook();
     let (notes, inbox) = mpsc::channel();

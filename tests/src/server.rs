@@ -339,10 +339,10 @@ impl ServerBuilder {
 
     /// `-threads N` for gatherdns-glommio when the test does not choose.
     fn default_threads(&self) -> Vec<String> {
-        let chosen = self
-            .args
-            .iter()
-            .any(|a| a.trim_start_matches('-').starts_with("threads"));
+        let chosen = self.args.iter().any(|a| {
+            let flag = a.trim_start_matches('-');
+            flag.starts_with("threads") || flag.starts_with("cpus")
+        });
         if self.binary != "gatherdns-glommio" || chosen {
             return Vec::new();
         }

@@ -262,3 +262,51 @@ fn a_dead_cluster_is_skipped_by_every_executor() {
         "both executors answered some of the 21 sockets: {answered:?}"
     );
 }
+
+/// `-cpus LIST` pins one executor to each CPU listed: the executor's thread may run on that
+/// CPU only. A CPU the process may not use stops startup with a message that says so.
+#[test]
+fn cpus_pins_one_executor_per_listed_cpu() {
+    let server = ServerBuilder::new(BINARY, SMALL)
+        .file("example.test.zone", SMALL_ZONE)
+        .args(&["-cpus", "0"])
+        .start();
+    let reply = ask(
+        server.addr(),
+        Transport::Udp,
+        &query("www.example.test.", Rtype::A, None, 7),
+    );
+    assert_eq!(reply.answer.len(), 1);
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).expect("tasks");
+    let executors: Vec<String> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter(|status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("Name:") && l.contains("executor-"))
+        })
+        .filter_map(|status| {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("Cpus_allowed_list:"))?;
+            Some(line["Cpus_allowed_list:".len()..].trim().to_string())
+        })
+        .collect();
+    // glommio's helper threads inherit the executor thread's name and its affinity.
+    assert!(
+        !executors.is_empty() && executors.iter().all(|cpus| cpus == "0"),
+        "the executor's threads run on CPU 0 only: {executors:?}"
+    );
+
+    let out = ServerBuilder::new(BINARY, SMALL)
+        .file("example.test.zone", SMALL_ZONE)
+        .args(&["-cpus", "4000"])
+        .run_to_exit();
+    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("-cpus: CPU 4000 is not one this process may run on"),
+        "{}",
+        out.stderr
+    );
+}
