@@ -14,7 +14,8 @@
 //!
 //! A reload is one more input: [`Gateway::reconfigure`] between two calls, then a drain as
 //! after any other; queries in flight finish under the configuration they started with.
-//! [`reload`] has the parts of a reload both binaries share.
+//! [`reload`] has the parts of a reload both binaries share; [`drive`] the drain and the
+//! timer bookkeeping of their run loops.
 //!
 //! Observability is read, not driven: [`Gateway::metrics`] is a snapshot of the Prometheus
 //! counters (updated on the query path without locks; [`metrics`] renders them as CoreDNS
@@ -58,6 +59,7 @@ mod block;
 pub mod cli;
 pub mod config;
 pub mod corefile;
+pub mod drive;
 pub mod error;
 pub mod event;
 pub mod framing;

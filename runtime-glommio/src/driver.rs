@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use gatherdns_core::drive;
 use gatherdns_core::{
     AttemptId, ClientAddr, ClientTransport, Config, Destination, Event, Gateway, ListenerId,
     Transmit, UpstreamFailure, WatchedFile,
@@ -25,16 +26,6 @@ use crate::tcp::ConnHandle;
 use crate::timer::Alarm;
 use crate::upstream::Upstreams;
 use crate::{log, tcp, timer, udp, upstream};
-
-/// Transmits sent per drain before the rest is left to the pump, so that one burst of
-/// replies cannot starve the sockets (firezone's `MAX_EVENTLOOP_ITERS`).
-const TRANSMIT_BUDGET: usize = 256;
-
-/// Events printed per drain; the rest waits for the next drain.
-const EVENT_BUDGET: usize = 256;
-
-/// Rounds of "report failures, drain again" per drain; each round is itself budgeted.
-const FAILURE_ROUNDS: usize = 4;
 
 /// Everything the tasks of one executor share: its gateway, sockets and connection queues.
 pub(crate) struct Driver {
@@ -242,85 +233,17 @@ impl Driver {
         self.drain();
     }
 
-    /// Sends what the gateway wants sent and prints its events, within the budget, then
-    /// re-arms the timer. Failures found while sending are reported after the sends, which
-    /// may produce more to drain: a few rounds of that, then the pump takes over.
+    /// Sends what the gateway wants sent and prints its events (`drive::drain`), then
+    /// re-arms the timer; what the budget left behind the pump drains next.
     pub(crate) fn drain(self: &Rc<Self>) {
-        let mut budget = TRANSMIT_BUDGET;
-        let mut more = false;
-        for _ in 0..FAILURE_ROUNDS {
-            let mut failures = Vec::new();
+        let more = {
             let mut gateway = self.gateway.borrow_mut();
-            // Events first: a health verdict reaches the other executors before the reply
-            // that follows it reaches the client, whose next query may land on one of them.
-            let mut events = 0;
-            while let Some(event) = (events < EVENT_BUDGET)
-                .then(|| gateway.poll_event())
-                .flatten()
-            {
-                events += 1;
-                if let Event::UpstreamHealth { upstream, healthy } = event {
-                    self.peers.tell(Verdict { upstream, healthy });
-                }
-                log::event(&event);
-            }
-            while let Some(transmit) = (budget > 0).then(|| gateway.poll_transmit()).flatten() {
-                budget -= 1;
-                self.dispatch(transmit, &mut failures);
-            }
-            // Whatever is left behind must not wait for the next input: the pump goes on.
-            more = budget == 0 || events == EVENT_BUDGET;
-            if failures.is_empty() {
-                break;
-            }
-            let now = Instant::now();
-            for (attempt, failure) in failures {
-                gateway.handle_upstream_failure(now, attempt, failure);
-            }
-            more = true;
-        }
+            drive::drain(&mut gateway, Instant::now(), &mut Outputs(self))
+        };
         let deadline = self.gateway.borrow().poll_timeout();
         self.alarm.rearm(deadline);
         if more {
             self.alarm.kick();
-        }
-    }
-
-    /// Hands one transmit to its socket without waiting; anything that would wait becomes a
-    /// bounded background send.
-    fn dispatch(
-        self: &Rc<Self>,
-        transmit: Transmit,
-        failures: &mut Vec<(AttemptId, UpstreamFailure)>,
-    ) {
-        let Transmit {
-            destination,
-            payload,
-        } = transmit;
-        match destination {
-            Destination::Client(client) => {
-                self.answered.add_one();
-                match client.transport {
-                    ClientTransport::Udp => {
-                        // A lost reply is retried by the client, as with any server; a
-                        // listener closed by a reload loses the replies still owed on it.
-                        let udp = self.client_udp.borrow();
-                        if let Some(Some(socket)) = udp.get(client.listener.0) {
-                            udp::send(self, socket, client.remote, payload, || {});
-                        }
-                    }
-                    ClientTransport::Tcp(id) => self.send_tcp_reply(id, payload),
-                }
-            }
-            Destination::Upstream {
-                attempt,
-                addr,
-                transport,
-            } => {
-                if let Err(failure) = upstream::send(self, attempt, addr, transport, payload) {
-                    failures.push((attempt, failure));
-                }
-            }
         }
     }
 
@@ -329,5 +252,49 @@ impl Driver {
         if let Some(handle) = self.conns.borrow().get(&id) {
             handle.send(payload);
         }
+    }
+}
+
+/// The executor's sockets and log, as a drain sees them.
+struct Outputs<'a>(&'a Rc<Driver>);
+
+impl drive::Outputs for Outputs<'_> {
+    fn transmit(&mut self, transmit: Transmit) -> Result<(), (AttemptId, UpstreamFailure)> {
+        let driver = self.0;
+        let Transmit {
+            destination,
+            payload,
+        } = transmit;
+        match destination {
+            Destination::Client(client) => {
+                driver.answered.add_one();
+                match client.transport {
+                    ClientTransport::Udp => {
+                        // A lost reply is retried by the client, as with any server; a
+                        // listener closed by a reload loses the replies still owed on it.
+                        let udp = driver.client_udp.borrow();
+                        if let Some(Some(socket)) = udp.get(client.listener.0) {
+                            udp::send(driver, socket, client.remote, payload, || {});
+                        }
+                    }
+                    ClientTransport::Tcp(id) => driver.send_tcp_reply(id, payload),
+                }
+                Ok(())
+            }
+            Destination::Upstream {
+                attempt,
+                addr,
+                transport,
+            } => upstream::send(driver, attempt, addr, transport, payload)
+                .map_err(|failure| (attempt, failure)),
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        // Sibling executors take over this executor's health verdicts (peers.rs).
+        if let Event::UpstreamHealth { upstream, healthy } = event {
+            self.0.peers.tell(Verdict { upstream, healthy });
+        }
+        log::event(&event);
     }
 }

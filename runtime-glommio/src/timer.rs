@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
+use gatherdns_core::drive::Deadline;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::timer::Timer;
 
@@ -22,7 +23,7 @@ const HEARTBEAT: Duration = Duration::from_millis(10);
 
 /// The deadline the pump sleeps towards, and the means to wake it earlier.
 pub(crate) struct Alarm {
-    armed: Cell<Option<Instant>>,
+    armed: Cell<Deadline>,
     kick_tx: LocalSender<()>,
     kick_rx: LocalReceiver<()>,
 }
@@ -32,7 +33,7 @@ impl Alarm {
         // One slot is enough: a kick only says "look again", and looking once covers many.
         let (kick_tx, kick_rx) = local_channel::new_bounded(1);
         Alarm {
-            armed: Cell::new(None),
+            armed: Cell::new(Deadline::default()),
             kick_tx,
             kick_rx,
         }
@@ -41,12 +42,9 @@ impl Alarm {
     /// Sets the deadline from `poll_timeout`; the pump is woken only when it is earlier than
     /// the one it sleeps towards (a later one costs one early, harmless `handle_timeout`).
     pub(crate) fn rearm(&self, deadline: Option<Instant>) {
-        let earlier = match (deadline, self.armed.get()) {
-            (Some(new), Some(old)) => new < old,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        self.armed.set(deadline);
+        let mut armed = self.armed.get();
+        let earlier = armed.rearm(deadline);
+        self.armed.set(armed);
         if earlier {
             self.kick();
         }
@@ -64,7 +62,7 @@ impl Alarm {
 pub(crate) async fn pump(driver: Rc<Driver>) {
     let mut budget = Budget::new();
     loop {
-        let deadline = driver.alarm().armed.get();
+        let deadline = driver.alarm().armed.get().at();
         let now = Instant::now();
         let wake = deadline.map_or(HEARTBEAT, |at| {
             at.saturating_duration_since(now).min(HEARTBEAT)

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
+use gatherdns_core::drive::Deadline;
 use smol::channel::{self, Receiver, Sender};
 use smol::Timer;
 
@@ -13,7 +14,7 @@ use crate::driver::Driver;
 
 /// The deadline the pump sleeps towards, and the means to wake it earlier.
 pub(crate) struct Alarm {
-    armed: Cell<Option<Instant>>,
+    armed: Cell<Deadline>,
     kick_tx: Sender<()>,
     kick_rx: Receiver<()>,
 }
@@ -23,7 +24,7 @@ impl Alarm {
         // One slot is enough: a kick only says "look again", and looking once covers many.
         let (kick_tx, kick_rx) = channel::bounded(1);
         Alarm {
-            armed: Cell::new(None),
+            armed: Cell::new(Deadline::default()),
             kick_tx,
             kick_rx,
         }
@@ -33,12 +34,9 @@ impl Alarm {
     /// is earlier than the one it sleeps towards; a later one makes it wake early once, and
     /// an early `handle_timeout` is harmless.
     pub(crate) fn rearm(&self, deadline: Option<Instant>) {
-        let earlier = match (deadline, self.armed.get()) {
-            (Some(new), Some(old)) => new < old,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        self.armed.set(deadline);
+        let mut armed = self.armed.get();
+        let earlier = armed.rearm(deadline);
+        self.armed.set(armed);
         if earlier {
             self.kick();
         }
@@ -56,7 +54,7 @@ impl Alarm {
 /// were cut short, one `handle_*` call per wake.
 pub(crate) async fn pump(driver: Rc<Driver>) {
     loop {
-        let deadline = driver.alarm().armed.get();
+        let deadline = driver.alarm().armed.get().at();
         let kicked = driver.alarm().kick_rx.recv();
         let fired = match deadline {
             Some(at) => {
