@@ -19,6 +19,17 @@ fn gathered_srv(c: &mut Criterion) {
             assert_eq!(driver.in_flight(), 0, "every query must have been answered");
         });
     }
+    // A Kubernetes headless service with 50 pods in each cluster: 100 SRV answers and 100 A
+    // records in the merged reply (over TCP), so that per-record costs dominate.
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(
+        BenchmarkId::new("gathered_srv_2_clusters_50_endpoints", 1),
+        |b| {
+            let mut driver = Driver::with_endpoints(50);
+            b.iter(|| black_box(driver.gathered_queries(1)));
+            assert_eq!(driver.in_flight(), 0, "every query must have been answered");
+        },
+    );
     group.finish();
 }
 

@@ -74,6 +74,12 @@ pub fn srv_query(id: u16) -> Bytes {
 
 /// A cluster's SPEC §1 records: two SRV answers and their two A records.
 pub fn cluster_records(cluster: char) -> (Vec<Record>, Vec<Record>) {
+    service_records(cluster, 2)
+}
+
+/// A cluster's records for a service with `endpoints` pods, as a Kubernetes headless service
+/// gives them: one SRV answer per endpoint and each endpoint's A record.
+pub fn service_records(cluster: char, endpoints: u32) -> (Vec<Record>, Vec<Record>) {
     let net = if cluster == 'a' { 8 } else { 9 };
     let owner = name(&format!(
         "_demo._tcp.demo-service.default.svc.cluster-{cluster}.local."
@@ -83,11 +89,17 @@ pub fn cluster_records(cluster: char) -> (Vec<Record>, Vec<Record>) {
             "demo-service-{i}.default.svc.cluster-{cluster}.local."
         ))
     };
-    let answer = (0..2)
+    let answer = (0..endpoints)
         .map(|i| Record::srv(owner.clone(), 30, 0, 50, 8080, host(i)))
         .collect();
-    let additional = (0..2)
-        .map(|i| Record::a(host(i), 30, [10, net, 1, 2].into()))
+    let additional = (0..endpoints)
+        .map(|i| {
+            Record::a(
+                host(i),
+                30,
+                [10, net, (i / 250) as u8, (i % 250 + 2) as u8].into(),
+            )
+        })
         .collect();
     (answer, additional)
 }
@@ -95,10 +107,16 @@ pub fn cluster_records(cluster: char) -> (Vec<Record>, Vec<Record>) {
 /// A cluster DNS's reply to the sub-query for the SPEC §1 question, with ID 0 (the driver
 /// writes each sub-query's ID over it).
 pub fn cluster_reply(cluster: char) -> Bytes {
+    service_reply(cluster, 2)
+}
+
+/// A cluster DNS's reply for a service with `endpoints` pods ([`service_records`]), with ID 0.
+/// It is not truncated, whatever its size: it stands for the reply the TCP retry would get.
+pub fn service_reply(cluster: char, endpoints: u32) -> Bytes {
     let qname = name(&format!(
         "_demo._tcp.demo-service.default.svc.cluster-{cluster}.local."
     ));
-    let (answer, additional) = cluster_records(cluster);
+    let (answer, additional) = service_records(cluster, endpoints);
     let header = ReplyHeader {
         id: 0,
         opcode: Opcode::QUERY,
@@ -112,8 +130,8 @@ pub fn cluster_reply(cluster: char) -> Bytes {
         udp_size: 1232,
         ede: &[],
     };
-    let mut buf = BytesMut::with_capacity(1024);
-    write_reply(&mut buf, &header, [&answer, &[], &additional], 1232).0
+    let mut buf = BytesMut::with_capacity(65535);
+    write_reply(&mut buf, &header, [&answer, &[], &additional], 65535).0
 }
 
 /// The merged SPEC §1 reply's records: four SRV answers and four A records (with our OPT the
@@ -141,6 +159,7 @@ pub struct Driver {
     now: Instant,
     query: Bytes,
     replies: [(SocketAddr, Bytes); 2],
+    transport: ClientTransport,
     /// Sub-query replies waiting to be delivered: reused so the loop does not allocate it.
     inbox: Vec<(SocketAddr, UpstreamTransport, Bytes)>,
 }
@@ -152,6 +171,12 @@ const QUERY_SPACING: Duration = Duration::from_micros(10);
 impl Driver {
     /// A gateway built from [`COREFILE`], ready for [`Driver::gathered_queries`].
     pub fn new() -> Driver {
+        Driver::with_endpoints(2)
+    }
+
+    /// As [`Driver::new`], but the service has `endpoints` pods in each cluster. Beyond the
+    /// two of SPEC §1 the clients ask over TCP, so that the whole merged reply is written.
+    pub fn with_endpoints(endpoints: u32) -> Driver {
         let now = Instant::now();
         let gateway = match Gateway::new(config(), now, [42; 32]) {
             Ok(gateway) => gateway,
@@ -163,7 +188,15 @@ impl Driver {
             gateway,
             now,
             query: srv_query(0x1234),
-            replies: [(a, cluster_reply('a')), (b, cluster_reply('b'))],
+            replies: [
+                (a, service_reply('a', endpoints)),
+                (b, service_reply('b', endpoints)),
+            ],
+            transport: if endpoints > 2 {
+                ClientTransport::Tcp(1)
+            } else {
+                ClientTransport::Udp
+            },
             inbox: Vec::with_capacity(128),
         }
     }
@@ -176,7 +209,7 @@ impl Driver {
             let client = ClientAddr {
                 listener: ListenerId(0),
                 remote: SocketAddr::from(([192, 0, 2, 1], 10000 + port)),
-                transport: ClientTransport::Udp,
+                transport: self.transport,
             };
             self.gateway
                 .handle_client_message(self.now, client, self.query.clone());

@@ -4,7 +4,7 @@
 
 use crate::answer::Answer;
 use crate::routing::{rename_from_cluster, ClusterNames, Naming};
-use crate::wire::{ede, Ede, Name, Rcode, Record, Rtype};
+use crate::wire::{ede, Ede, Name, NameArena, Rcode, Record, Rtype};
 
 /// A cluster's reply, as decoded at the boundary.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,13 +36,16 @@ pub(crate) struct MergeQuery<'a> {
     pub(crate) prefixed: bool,
     /// The synthesised SOA for negative answers.
     pub(crate) soa: &'a Record,
+    /// Keys the record hashes of deduplication.
+    pub(crate) seed: u64,
 }
 
-/// One cluster's part: its names, the name it was asked, and how it went.
+/// One cluster's part: its names, the name it was asked, and how it went (the merge takes
+/// the records out of it).
 pub(crate) struct Part<'a> {
     pub(crate) cluster: ClusterNames<'a>,
     pub(crate) subname: &'a Name,
-    pub(crate) outcome: &'a Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 /// The merged reply content and the EDEs to attach.
@@ -52,58 +55,71 @@ pub(crate) struct Merged {
     pub(crate) ede: Vec<Ede>,
 }
 
-/// Merges the parts, which come in configuration order.
-pub(crate) fn merge(q: &MergeQuery<'_>, parts: &[Part<'_>]) -> Merged {
+/// Merges the parts, which come in configuration order; renamed names are built in `names`.
+pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut NameArena) -> Merged {
     let mut ede = Vec::new();
-    let answered: Vec<(usize, [Vec<Record>; 3], Rcode)> = parts
-        .iter()
-        .enumerate()
-        .filter_map(|(i, part)| match part.outcome {
-            Outcome::Answered(reply) => Some((i, rename_reply(q, part, reply), reply.rcode)),
-            _ => None,
-        })
-        .collect();
     if let Some(e) = missing_clusters_ede(parts) {
         ede.push(e);
     }
-    if answered.is_empty() {
-        return Merged {
-            answer: Answer::empty(Rcode::SERVFAIL, true),
-            ede,
-        };
-    }
-    let rcode = if answered.iter().any(|(_, _, r)| *r == Rcode::NOERROR) {
+    let rcodes = || {
+        parts.iter().filter_map(|p| match &p.outcome {
+            Outcome::Answered(reply) => Some(reply.rcode),
+            _ => None,
+        })
+    };
+    let rcode = if rcodes().any(|r| r == Rcode::NOERROR) {
         Rcode::NOERROR
-    } else if answered.iter().any(|(_, _, r)| *r == Rcode::NXDOMAIN) {
+    } else if rcodes().any(|r| r == Rcode::NXDOMAIN) {
         Rcode::NXDOMAIN
     } else {
         Rcode::SERVFAIL
     };
-    // Only clusters whose RCODE agrees with the merged one contribute records, so a
-    // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer.
-    let mut contributing: Vec<(usize, [Vec<Record>; 3])> = answered
-        .into_iter()
-        .filter(|(_, _, r)| *r == rcode)
-        .map(|(i, s, _)| (i, s))
-        .collect();
     if rcode == Rcode::SERVFAIL {
+        // Nothing answered, or nothing but failures.
         return Merged {
             answer: Answer::empty(Rcode::SERVFAIL, true),
             ede,
         };
     }
+    // Only clusters whose RCODE agrees with the merged one contribute records, so a
+    // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer.
+    let mut contributing: Vec<(usize, [Vec<Record>; 3])> = parts
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, part)| match &mut part.outcome {
+            Outcome::Answered(reply) if reply.rcode == rcode => {
+                let sections = std::mem::take(&mut reply.sections);
+                let renamed = rename_reply(q, &part.cluster, part.subname, sections, names);
+                Some((i, renamed))
+            }
+            _ => None,
+        })
+        .collect();
     if let Some(e) = resolve_cname_conflict(q, parts, &mut contributing) {
         ede.push(e);
     }
+    let total = |k: usize| contributing.iter().map(|(_, s)| s[k].len()).sum::<usize>();
     let mut answer = Answer::empty(rcode, true);
+    let mut unique = [
+        Unique::new(q.seed, total(0)),
+        Unique::new(q.seed, total(1)),
+        Unique::new(q.seed, total(2)),
+    ];
+    answer.answer.reserve(total(0));
+    answer.additional.reserve(total(2));
     for (_, [ans, auth, add]) in contributing {
-        push_unique(&mut answer.answer, ans);
-        push_unique(&mut answer.authority, auth);
-        push_unique(&mut answer.additional, add);
+        for r in ans {
+            unique[0].push(&mut answer.answer, r);
+        }
+        for r in auth {
+            unique[1].push(&mut answer.authority, r);
+        }
+        for r in add {
+            if !unique[0].contains(&answer.answer, &r) {
+                unique[2].push(&mut answer.additional, r);
+            }
+        }
     }
-    answer
-        .additional
-        .retain(|r| !answer.answer.iter().any(|a| a.same_rr(r)));
     let referral =
         answer.answer.is_empty() && answer.authority.iter().any(|r| r.rtype() == Rtype::NS);
     if referral && rcode == Rcode::NOERROR {
@@ -116,42 +132,60 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &[Part<'_>]) -> Merged {
 }
 
 /// Renames one cluster's reply; upstream SOAs are dropped (negative answers get ours).
-fn rename_reply(q: &MergeQuery<'_>, part: &Part<'_>, reply: &ClusterReply) -> [Vec<Record>; 3] {
+fn rename_reply(
+    q: &MergeQuery<'_>,
+    cluster: &ClusterNames<'_>,
+    subname: &Name,
+    [answer, authority, additional]: [Vec<Record>; 3],
+    names: &mut NameArena,
+) -> [Vec<Record>; 3] {
     let flatten = !q.prefixed && q.qtype != Rtype::CNAME && q.qtype != Rtype::ANY;
     let answer = if flatten {
-        flatten_cname_chain(&reply.sections[0], part.subname, q.qtype)
+        flatten_cname_chain(answer, subname, q.qtype)
     } else {
-        reply.sections[0].clone()
+        answer
     };
-    let rename = |records: &[Record], drop_soa: bool| -> Vec<Record> {
-        records
+    // A reply names a host twice (SRV target, then A owner): in a small reply, the few
+    // latest renames are remembered so that the second costs a comparison, not a new name.
+    // (In a large one the two are too far apart for that to pay.)
+    let remember = answer.len() + additional.len() <= 8;
+    let mut recent: [Option<(Name, Name)>; 4] = Default::default();
+    let mut next = 0;
+    let mut rename_name = |name: &Name| {
+        if let Some((_, to)) = recent
             .iter()
+            .flatten()
+            .find(|(from, _)| from.eq_exact(name))
+        {
+            return Some(Ok(to.clone()));
+        }
+        let renamed =
+            rename_from_cluster(q.naming, name, subname, q.qname, cluster, q.domain, names);
+        if let (true, Some(Ok(to))) = (remember, &renamed) {
+            recent[next % recent.len()] = Some((name.clone(), to.clone()));
+            next += 1;
+        }
+        renamed
+    };
+    // Collecting a vector's own `into_iter` reuses its allocation.
+    let mut rename = |records: Vec<Record>, drop_soa: bool| -> Vec<Record> {
+        records
+            .into_iter()
             .filter(|r| !(drop_soa && r.rtype() == Rtype::SOA))
-            .filter_map(|r| {
-                r.rename(|name| {
-                    rename_from_cluster(
-                        q.naming,
-                        name,
-                        part.subname,
-                        q.qname,
-                        &part.cluster,
-                        q.domain,
-                    )
-                })
-            })
+            .filter_map(|r| r.renamed(&mut rename_name))
             .collect()
     };
     [
-        rename(&answer, false),
-        rename(&reply.sections[1], true),
-        rename(&reply.sections[2], true),
+        rename(answer, false),
+        rename(authority, true),
+        rename(additional, true),
     ]
 }
 
 /// If the chain from `subname` through CNAMEs ends in records of `qtype`, returns the
 /// answer with those records moved under `subname` and the CNAMEs of the chain removed.
 /// Otherwise returns the answer unchanged.
-fn flatten_cname_chain(answer: &[Record], subname: &Name, qtype: Rtype) -> Vec<Record> {
+fn flatten_cname_chain(answer: Vec<Record>, subname: &Name, qtype: Rtype) -> Vec<Record> {
     const MAX_HOPS: usize = 16;
     let mut current = subname.clone();
     let mut chain: Vec<Name> = Vec::new();
@@ -161,7 +195,7 @@ fn flatten_cname_chain(answer: &[Record], subname: &Name, qtype: Rtype) -> Vec<R
             .any(|r| r.rtype() == qtype && *r.owner() == current)
         {
             if chain.is_empty() {
-                return answer.to_vec();
+                return answer;
             }
             let terminal = current;
             let mut out: Vec<Record> = answer
@@ -169,16 +203,11 @@ fn flatten_cname_chain(answer: &[Record], subname: &Name, qtype: Rtype) -> Vec<R
                 .filter(|r| r.rtype() == qtype && *r.owner() == terminal)
                 .map(|r| r.with_owner(subname.clone()))
                 .collect();
-            out.extend(
-                answer
-                    .iter()
-                    .filter(|r| {
-                        let in_chain = r.rtype() == Rtype::CNAME && chain.contains(r.owner());
-                        let is_terminal = r.rtype() == qtype && *r.owner() == terminal;
-                        !in_chain && !is_terminal
-                    })
-                    .cloned(),
-            );
+            out.extend(answer.into_iter().filter(|r| {
+                let in_chain = r.rtype() == Rtype::CNAME && chain.contains(r.owner());
+                let is_terminal = r.rtype() == qtype && *r.owner() == terminal;
+                !in_chain && !is_terminal
+            }));
             return out;
         }
         let next = answer
@@ -193,7 +222,65 @@ fn flatten_cname_chain(answer: &[Record], subname: &Name, qtype: Rtype) -> Vec<R
             _ => break,
         }
     }
-    answer.to_vec()
+    answer
+}
+
+/// The records a merged section already holds, so that each RR is taken once (TTL aside)
+/// in time linear in the number of records: an open-addressing table of positions in the
+/// section, by [`Record::rr_hash`]. Small sections are searched directly.
+struct Unique {
+    seed: u64,
+    /// Position + 1 in the section; 0 is a free slot. Empty for small sections.
+    slots: Vec<u32>,
+}
+
+/// Up to this many records, a direct search is cheaper than hashing.
+const DIRECT_SEARCH: usize = 16;
+
+impl Unique {
+    /// For a section that will be offered at most `expected` records.
+    fn new(seed: u64, expected: usize) -> Unique {
+        let slots = if expected <= DIRECT_SEARCH {
+            Vec::new()
+        } else {
+            // At most half full: probes stay short and always end.
+            vec![0; (expected * 2).next_power_of_two()]
+        };
+        Unique { seed, slots }
+    }
+
+    /// Where `record` is in `section`, or the free slot it would take.
+    fn find(&self, section: &[Record], record: &Record) -> Result<(), usize> {
+        if self.slots.is_empty() {
+            return match section.iter().any(|r| r.same_rr(record)) {
+                true => Ok(()),
+                false => Err(0),
+            };
+        }
+        let mask = self.slots.len() - 1;
+        let mut index = record.rr_hash(self.seed) as usize & mask;
+        loop {
+            match self.slots[index] {
+                0 => return Err(index),
+                taken if section[taken as usize - 1].same_rr(record) => return Ok(()),
+                _ => index = (index + 1) & mask,
+            }
+        }
+    }
+
+    fn contains(&self, section: &[Record], record: &Record) -> bool {
+        self.find(section, record).is_ok()
+    }
+
+    /// Appends `record` unless `section` holds the same RR already.
+    fn push(&mut self, section: &mut Vec<Record>, record: Record) {
+        if let Err(slot) = self.find(section, &record) {
+            section.push(record);
+            if let Some(s) = self.slots.get_mut(slot) {
+                *s = section.len() as u32;
+            }
+        }
+    }
 }
 
 /// What a cluster says at the question name.
@@ -224,6 +311,13 @@ fn resolve_cname_conflict(
     parts: &[Part<'_>],
     contributing: &mut Vec<(usize, [Vec<Record>; 3])>,
 ) -> Option<Ede> {
+    let cname_at_qname = |s: &[Vec<Record>; 3]| {
+        s[0].iter()
+            .any(|r| r.rtype() == Rtype::CNAME && r.owner() == q.qname)
+    };
+    if !contributing.iter().any(|(_, s)| cname_at_qname(s)) {
+        return None;
+    }
     let heads: Vec<Option<Head>> = contributing
         .iter()
         .map(|(_, s)| head_of(&s[0], q.qname))
@@ -267,7 +361,7 @@ fn missing_clusters_ede(parts: &[Part<'_>]) -> Option<Ede> {
     let mut failed = false;
     let missing: Vec<String> = parts
         .iter()
-        .filter_map(|p| match p.outcome {
+        .filter_map(|p| match &p.outcome {
             Outcome::Answered(_) => None,
             Outcome::TimedOut => Some(format!("{} (timed out)", p.cluster.suffix)),
             Outcome::Down(why) | Outcome::Refused(why) => {
@@ -294,12 +388,4 @@ fn missing_clusters_ede(parts: &[Part<'_>]) -> Option<Ede> {
         code,
         text: format!("no answer from {}", missing.join(", ")),
     })
-}
-
-fn push_unique(into: &mut Vec<Record>, records: Vec<Record>) {
-    for r in records {
-        if !into.iter().any(|e| e.same_rr(&r)) {
-            into.push(r);
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! strict matching of replies (source address, ID, transport and question must all agree).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use crate::block::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
 use crate::transmit::{AttemptId, ClientAddr, UpstreamTransport};
-use crate::wire::{ClientQuery, Name, Rtype};
+use crate::wire::{ClientQuery, Name, NameArena, Rtype};
 
 /// What a client query is waiting for.
 pub(crate) enum Kind {
@@ -85,11 +86,66 @@ pub(crate) struct Target {
     pub(crate) sent: Instant,
 }
 
+/// The hasher of the tables: keyed from the gateway's seed (`RandomState` would read OS
+/// randomness), and cheap, since the keys are counters and CSPRNG-drawn IDs that a client
+/// cannot choose.
+#[derive(Clone)]
+pub(crate) struct Seeded(u64);
+
+impl BuildHasher for Seeded {
+    type Hasher = Mix;
+    fn build_hasher(&self) -> Mix {
+        Mix(self.0)
+    }
+}
+
+pub(crate) struct Mix(u64);
+
+impl Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits, which a product mixes least.
+        crate::wire::avalanche(self.0)
+    }
+}
+
 /// The tables of queries and attempts.
 pub(crate) struct Pending {
-    pub(crate) queries: HashMap<u64, Query>,
-    pub(crate) attempts: HashMap<AttemptId, Attempt>,
-    by_wire: HashMap<(SocketAddr, u16), AttemptId>,
+    pub(crate) queries: HashMap<u64, Query, Seeded>,
+    pub(crate) attempts: HashMap<AttemptId, Attempt, Seeded>,
+    by_wire: HashMap<(SocketAddr, u16), AttemptId, Seeded>,
+    /// Where the names of queries in flight are built (sub-query names, renamed records):
+    /// one buffer, reused once the names of finished queries are gone.
+    pub(crate) names: NameArena,
+    /// Keys the hashes of records when merging clusters' answers.
+    pub(crate) hash_seed: u64,
     /// Queries and attempts per configuration generation: a retired generation is dropped
     /// once it holds none.
     per_gen: BTreeMap<u32, usize>,
@@ -100,10 +156,20 @@ pub(crate) struct Pending {
 
 impl Pending {
     pub(crate) fn new(seed: [u8; 32]) -> Pending {
+        // Hash keys come from the seed itself, so the RNG's stream (IDs, upstream choice)
+        // stays what it always was for a given seed.
+        let word = |i: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&seed[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let seeded = Seeded(word(0) ^ word(16).rotate_left(17));
         Pending {
-            queries: HashMap::new(),
-            attempts: HashMap::new(),
-            by_wire: HashMap::new(),
+            queries: HashMap::with_hasher(seeded.clone()),
+            attempts: HashMap::with_hasher(seeded.clone()),
+            by_wire: HashMap::with_hasher(seeded),
+            names: NameArena::default(),
+            hash_seed: word(8) ^ word(24).rotate_left(29),
             per_gen: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),
             next_query: 0,

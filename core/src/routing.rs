@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use crate::config::ServerBlock;
 use crate::transmit::ListenerId;
-use crate::wire::{Name, NameError};
+use crate::wire::{Name, NameArena, NameError, Relative, Splice};
 
 /// Listeners and the server blocks reachable through each.
 pub(crate) struct Router {
@@ -126,29 +126,38 @@ pub(crate) struct ClusterNames<'a> {
 }
 
 /// A name that addresses one cluster's host: the cluster (`None` when the name's mark is no
-/// configured cluster's) and the labels to ask it, below its suffix.
-type Single<'l> = Option<(Option<usize>, Vec<&'l [u8]>)>;
+/// configured cluster's) and the name to ask it, below its suffix.
+type Single<'l> = Option<(Option<usize>, Asked<'l>)>;
+
+/// The labels of a sub-query name before the cluster suffix: labels, an optional label in
+/// parts, more labels.
+type Asked<'l> = (Relative<'l>, Option<[&'l [u8]; 2]>, Relative<'l>);
 
 /// Routes `qname` (at or below `domain`): a host of one cluster goes to that cluster only,
 /// with the cluster's mark taken out of the name; anything else goes to every cluster. The
-/// suffix `domain` is replaced by each cluster's suffix.
+/// suffix `domain` is replaced by each cluster's suffix. Names are built in `names`.
 pub(crate) fn plan_gather(
     naming: Naming,
     domain: &Name,
     clusters: &[ClusterNames<'_>],
     qname: &Name,
+    names: &mut NameArena,
 ) -> GatherPlan {
-    let labels = qname.labels_below(domain).unwrap_or_default();
+    let relative = qname.relative_to(domain).unwrap_or(Relative::EMPTY);
     let single = match naming {
-        Naming::Prefix => prefixed_host(clusters, &labels),
-        Naming::ClusterLabel => endpoint_host(clusters, &labels),
+        Naming::Prefix => prefixed_host(clusters, relative),
+        Naming::ClusterLabel => endpoint_host(clusters, relative),
     };
-    if let Some((cluster, asked)) = single {
+    if let Some((cluster, (before, label, after))) = single {
         let targets = cluster
             .and_then(|index| {
-                Name::from_labels(asked, clusters[index].suffix)
-                    .ok()
-                    .map(|n| vec![(index, n)])
+                let splice = Splice {
+                    before,
+                    label,
+                    after,
+                    suffix: clusters[index].suffix,
+                };
+                names.splice(&splice).ok().map(|n| vec![(index, n)])
             })
             .unwrap_or_default();
         return GatherPlan {
@@ -159,11 +168,7 @@ pub(crate) fn plan_gather(
     let targets = clusters
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| {
-            Name::from_labels(labels.iter().copied(), c.suffix)
-                .ok()
-                .map(|n| (i, n))
-        })
+        .filter_map(|(i, c)| names.join(relative, c.suffix).ok().map(|n| (i, n)))
         .collect();
     GatherPlan {
         targets,
@@ -171,12 +176,16 @@ pub(crate) fn plan_gather(
     }
 }
 
+/// The first label that does not start with `_` (gathersrv's host label).
+fn host_label(relative: Relative<'_>) -> Option<usize> {
+    relative.labels().position(|l| !l.starts_with(b"_"))
+}
+
 /// gathersrv: leading `_` labels are skipped; if the next label starts with a cluster's
 /// prefix (ASCII case-insensitive, longest prefix wins) and is longer than it, that cluster
 /// is asked, with the prefix removed.
-fn prefixed_host<'l>(clusters: &[ClusterNames<'_>], labels: &[&'l [u8]]) -> Single<'l> {
-    let host = labels.iter().position(|l| !l.starts_with(b"_"))?;
-    let label = labels[host];
+fn prefixed_host<'l>(clusters: &[ClusterNames<'_>], relative: Relative<'l>) -> Single<'l> {
+    let (before, label, after) = relative.split_at_label(host_label(relative)?)?;
     let (index, cluster) = clusters
         .iter()
         .enumerate()
@@ -185,36 +194,56 @@ fn prefixed_host<'l>(clusters: &[ClusterNames<'_>], labels: &[&'l [u8]]) -> Sing
         })
         .max_by_key(|(i, c)| (c.mark.len(), std::cmp::Reverse(*i)))?;
     let stripped = &label[cluster.mark.len()..];
-    let asked = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| if i == host { stripped } else { *l })
-        .collect();
-    Some((Some(index), asked))
+    Some((Some(index), (before, Some([stripped, b""]), after)))
 }
 
 /// MCS: `<host>.<cluster-id>.<svc>.<ns>.svc` (the second label not `_`-prefixed, which
 /// would make it `_<port>._<proto>`) is asked of that cluster as `<host>.<svc>.<ns>.svc`.
-fn endpoint_host<'l>(clusters: &[ClusterNames<'_>], labels: &[&'l [u8]]) -> Single<'l> {
-    let [host, id, service @ ..] = labels else {
-        return None;
-    };
-    let shape = service.len() == 3 && service[2].eq_ignore_ascii_case(b"svc");
+fn endpoint_host<'l>(clusters: &[ClusterNames<'_>], relative: Relative<'l>) -> Single<'l> {
+    let mut labels = relative.labels();
+    let (_, id, service) = (
+        labels.next()?,
+        labels.next()?,
+        labels.collect::<Shape<'_>>(),
+    );
+    let shape = service.count == 3 && service.labels[2].eq_ignore_ascii_case(b"svc");
     if !shape || id.starts_with(b"_") {
         return None;
     }
     let cluster = clusters
         .iter()
         .position(|c| c.mark.eq_ignore_ascii_case(id));
-    Some((
-        cluster,
-        [*host].into_iter().chain(service.iter().copied()).collect(),
-    ))
+    let (host, rest) = relative.split_at(1)?;
+    let (_, service) = rest.split_at(1)?;
+    Some((cluster, (host, None, service)))
+}
+
+/// The first few labels of a name and how many it has, for matching name shapes without
+/// allocating.
+struct Shape<'l> {
+    labels: [&'l [u8]; 5],
+    count: usize,
+}
+
+impl<'l> FromIterator<&'l [u8]> for Shape<'l> {
+    fn from_iter<I: IntoIterator<Item = &'l [u8]>>(iter: I) -> Self {
+        let mut shape = Shape {
+            labels: [&[]; 5],
+            count: 0,
+        };
+        for label in iter {
+            if let Some(slot) = shape.labels.get_mut(shape.count) {
+                *slot = label;
+            }
+            shape.count += 1;
+        }
+        shape
+    }
 }
 
 /// Renames a name from a cluster's reply into the distributed domain: the sub-query name
 /// becomes the question name byte for byte; other names under the cluster suffix are
-/// renamed by `naming`; names outside the suffix are left alone (`None`).
+/// renamed by `naming` (built in `names`); names outside the suffix are left alone (`None`).
 pub(crate) fn rename_from_cluster(
     naming: Naming,
     name: &Name,
@@ -222,50 +251,61 @@ pub(crate) fn rename_from_cluster(
     qname: &Name,
     cluster: &ClusterNames<'_>,
     domain: &Name,
+    names: &mut NameArena,
 ) -> Option<Result<Name, NameError>> {
     if name == subname {
         return Some(Ok(qname.clone()));
     }
-    let labels = name.labels_below(cluster.suffix)?;
+    let relative = name.relative_to(cluster.suffix)?;
     match naming {
-        Naming::Prefix => Some(prefix_rename(&labels, cluster.mark, domain)),
-        Naming::ClusterLabel => cluster_label_rename(&labels, cluster.mark, domain),
+        Naming::Prefix => Some(prefix_rename(relative, cluster.mark, domain, names)),
+        Naming::ClusterLabel => cluster_label_rename(relative, cluster.mark, domain, names),
     }
 }
 
 /// gathersrv: SUFFIX → DOMAIN and the prefix on the first non-underscore label.
-fn prefix_rename(labels: &[&[u8]], prefix: &[u8], domain: &Name) -> Result<Name, NameError> {
-    let Some(host) = labels.iter().position(|l| !l.starts_with(b"_")) else {
-        return Name::from_labels(labels.iter().copied(), domain);
+fn prefix_rename(
+    relative: Relative<'_>,
+    prefix: &[u8],
+    domain: &Name,
+    names: &mut NameArena,
+) -> Result<Name, NameError> {
+    let Some((before, host, after)) = host_label(relative).and_then(|h| relative.split_at_label(h))
+    else {
+        return names.join(relative, domain);
     };
-    let mut prefixed = Vec::with_capacity(prefix.len() + labels[host].len());
-    prefixed.extend_from_slice(prefix);
-    prefixed.extend_from_slice(labels[host]);
-    let renamed = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| if i == host { prefixed.as_slice() } else { *l });
-    Name::from_labels(renamed, domain)
+    names.splice(&Splice {
+        before,
+        label: Some([prefix, host]),
+        after,
+        suffix: domain,
+    })
 }
 
 /// MCS: a service (`<svc>.<ns>.svc`) and its port names keep their labels under the zone;
 /// an endpoint (`<host>.<svc>.<ns>.svc`) gets the cluster ID after its host label. Other
 /// names have no place in the clusterset zone and are left as the cluster wrote them.
 fn cluster_label_rename(
-    labels: &[&[u8]],
+    relative: Relative<'_>,
     id: &[u8],
     zone: &Name,
+    names: &mut NameArena,
 ) -> Option<Result<Name, NameError>> {
     let svc = |l: &[u8]| l.eq_ignore_ascii_case(b"svc");
     let under = |p: &[u8]| p.starts_with(b"_");
-    match labels {
-        [_, _, s] if svc(s) => Some(Name::from_labels(labels.iter().copied(), zone)),
-        [p, q, _, _, s] if svc(s) && under(p) && under(q) => {
-            Some(Name::from_labels(labels.iter().copied(), zone))
-        }
-        [host, service @ ..] if service.len() == 3 && svc(service[2]) && !under(host) => {
-            let renamed = [*host, id].into_iter().chain(service.iter().copied());
-            Some(Name::from_labels(renamed, zone))
+    let shape: Shape<'_> = relative.labels().collect();
+    let l = &shape.labels;
+    match shape.count {
+        3 if svc(l[2]) => Some(names.join(relative, zone)),
+        5 if svc(l[4]) && under(l[0]) && under(l[1]) => Some(names.join(relative, zone)),
+        4 if svc(l[3]) && !under(l[0]) => {
+            let (host, service) = relative.split_at(1)?;
+            Some(names.splice(&Splice {
+                before: host,
+                label: Some([id, b""]),
+                after: service,
+                suffix: zone,
+            }))
         }
         _ => None,
     }
@@ -301,7 +341,13 @@ mod tests {
                 .collect()
         }
         fn plan(&self, q: &str) -> (Vec<(usize, String)>, bool) {
-            let plan = plan_gather(Naming::Prefix, &self.domain, &self.names(), &n(q));
+            let plan = plan_gather(
+                Naming::Prefix,
+                &self.domain,
+                &self.names(),
+                &n(q),
+                &mut NameArena::default(),
+            );
             (
                 plan.targets
                     .into_iter()
@@ -397,8 +443,16 @@ mod tests {
         let q = n("_Demo._tcp.svc.Distributed.local.");
         let sub = n("_demo._tcp.svc.cluster-a.local.");
         let rename = |s: &str| {
-            rename_from_cluster(Naming::Prefix, &n(s), &sub, &q, &names[0], &f.domain)
-                .map(|r| r.expect("fits").to_string())
+            rename_from_cluster(
+                Naming::Prefix,
+                &n(s),
+                &sub,
+                &q,
+                &names[0],
+                &f.domain,
+                &mut NameArena::default(),
+            )
+            .map(|r| r.expect("fits").to_string())
         };
         assert_eq!(
             rename("_demo._tcp.svc.cluster-a.local."),
@@ -427,7 +481,13 @@ mod tests {
     }
 
     fn mcs_plan(f: &Fixture, q: &str) -> (Vec<(usize, String)>, bool) {
-        let plan = plan_gather(Naming::ClusterLabel, &f.domain, &f.names(), &n(q));
+        let plan = plan_gather(
+            Naming::ClusterLabel,
+            &f.domain,
+            &f.names(),
+            &n(q),
+            &mut NameArena::default(),
+        );
         let targets = plan
             .targets
             .into_iter()
@@ -476,8 +536,16 @@ mod tests {
         let q = n("_HTTP._tcp.web.default.svc.clusterset.local.");
         let sub = n("_http._tcp.web.default.svc.cluster-b.local.");
         let rename = |s: &str| {
-            rename_from_cluster(Naming::ClusterLabel, &n(s), &sub, &q, &names[1], &f.domain)
-                .map(|r| r.expect("fits").to_string())
+            rename_from_cluster(
+                Naming::ClusterLabel,
+                &n(s),
+                &sub,
+                &q,
+                &names[1],
+                &f.domain,
+                &mut NameArena::default(),
+            )
+            .map(|r| r.expect("fits").to_string())
         };
         assert_eq!(
             rename("_http._tcp.web.default.svc.cluster-b.local."),

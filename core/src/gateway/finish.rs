@@ -37,13 +37,13 @@ impl Gateway {
                     .gather_set(set)
                     .expect("gather queries belong to gather blocks");
                 let names = g.cluster_names();
-                let parts: Vec<gather::Part<'_>> = q
+                let mut parts: Vec<gather::Part<'_>> = q
                     .parts
-                    .iter()
+                    .iter_mut()
                     .map(|p| gather::Part {
                         cluster: names[p.cluster].clone(),
                         subname: &p.subname,
-                        outcome: p.outcome.as_ref().expect("filled above"),
+                        outcome: p.outcome.take().unwrap_or(Outcome::TimedOut),
                     })
                     .collect();
                 let mq = MergeQuery {
@@ -53,8 +53,9 @@ impl Gateway {
                     qtype: q.query.qtype,
                     prefixed,
                     soa: &g.soa,
+                    seed: self.pending.hash_seed,
                 };
-                let merged = gather::merge(&mq, &parts);
+                let merged = gather::merge(&mq, &mut parts, &mut self.pending.names);
                 let (mut answer, ede) = (merged.answer, merged.ede);
                 if let (GatherSet::Multicluster(zone), Some(m)) = (set, &block.multicluster) {
                     m.finish(zone, &mut answer);
@@ -69,9 +70,9 @@ impl Gateway {
             }
             Kind::Proxy { .. } => {
                 self.observe_forward();
-                let part = &q.parts[0];
-                let (answer, ede, ra) =
-                    proxied(part.outcome.as_ref().expect("filled above"), part.flags);
+                let part = &mut q.parts[0];
+                let outcome = part.outcome.take().unwrap_or(Outcome::TimedOut);
+                let (answer, ede, ra) = proxied(outcome, part.flags);
                 self.send_reply(
                     now,
                     q.started,
@@ -140,10 +141,10 @@ impl Gateway {
 }
 
 /// A proxied reply: the upstream's answer with its AA and RA, or SERVFAIL with an EDE.
-fn proxied(outcome: &Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool) {
+fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool) {
     let (code, why) = match outcome {
         Outcome::Answered(reply) => {
-            let [answer, authority, additional] = reply.sections.clone();
+            let [answer, authority, additional] = reply.sections;
             return (
                 Answer {
                     rcode: reply.rcode,
@@ -159,13 +160,13 @@ fn proxied(outcome: &Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool
         Outcome::Refused(why) => {
             let e = Ede {
                 code: ede::OTHER,
-                text: why.clone(),
+                text: why,
             };
             return (Answer::empty(Rcode::REFUSED, false), vec![e], true);
         }
         Outcome::TimedOut => (ede::NO_REACHABLE_AUTHORITY, "timed out".to_string()),
-        Outcome::Down(why) => (ede::NO_REACHABLE_AUTHORITY, why.clone()),
-        Outcome::Failed(why) => (ede::NETWORK_ERROR, why.clone()),
+        Outcome::Down(why) => (ede::NO_REACHABLE_AUTHORITY, why),
+        Outcome::Failed(why) => (ede::NETWORK_ERROR, why),
     };
     let e = Ede {
         code,

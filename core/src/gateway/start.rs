@@ -35,7 +35,8 @@ impl Gateway {
         let g = b
             .gather_set(set)
             .expect("the chain decided on this gathering");
-        let plan = plan_gather(g.naming, &g.domain, &g.cluster_names(), &query.qname);
+        let names = &mut self.pending.names;
+        let plan = plan_gather(g.naming, &g.domain, &g.cluster_names(), &query.qname, names);
         if plan.targets.is_empty() {
             // No cluster can hold the name (too long, or it names no configured cluster).
             let answer = Answer::negative(false, &g.soa);

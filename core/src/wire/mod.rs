@@ -1,16 +1,19 @@
 //! The wire boundary: the only module that uses `domain`. Messages are parsed and validated
 //! in full here, so the rest of the core works with checked values and never sees raw bytes.
 
+mod compress;
 mod name;
 mod query;
+mod read;
 mod record;
 mod reply;
 mod upstream;
 mod zonefile;
 
 pub use domain::base::iana::{Class, Opcode, Rcode, Rtype};
-pub use name::{Name, NameError, MAX_NAME_LEN};
+pub use name::{Name, NameArena, NameError, Relative, Splice, MAX_NAME_LEN};
 pub use query::{ClientQuery, Edns, QueryError};
+pub(crate) use record::avalanche;
 pub use record::{Record, SoaFields};
 pub use reply::{write_query, write_reply, Ede, ReplyHeader, SubQuery};
 pub use upstream::{UpstreamHead, UpstreamReply};

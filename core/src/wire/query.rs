@@ -1,11 +1,13 @@
 //! Client queries: the header, the sole question and EDNS, validated in full (every section
-//! must parse) so that the rest of the core never re-parses client bytes.
+//! must parse, every record's data too) so that the rest of the core never re-parses client
+//! bytes.
 
 use bytes::Bytes;
 use domain::base::iana::{Class, Opcode, OptRcode, Rcode, Rtype};
-use domain::base::message::Message;
-use domain::base::name::{FlattenInto, Name as DName};
+use domain::base::opt::Opt;
 
+use super::name::NameArena;
+use super::read::{counts, frame_at, name_at, name_from, rdata, NameAt};
 use super::Name;
 
 /// The EDNS parameters of a query (RFC 6891).
@@ -70,40 +72,38 @@ impl ClientQuery {
     /// Validates a client message. Never panics, whatever the bytes.
     pub fn parse(bytes: Bytes) -> Result<ClientQuery, QueryError> {
         let size = bytes.len();
-        let msg = Message::from_octets(bytes)
-            .map_err(|_| QueryError::Drop("shorter than a DNS header"))?;
-        let header = msg.header();
-        if header.qr() {
+        let msg = &bytes[..];
+        if msg.len() < 12 {
+            return Err(QueryError::Drop("shorter than a DNS header"));
+        }
+        if msg[2] & 0x80 != 0 {
             return Err(QueryError::Drop("a response where a query was expected"));
         }
+        let id = u16::from_be_bytes([msg[0], msg[1]]);
+        let opcode = Opcode::from_int((msg[2] >> 3) & 0x0f);
+        let (rd, cd) = (msg[2] & 0x01 != 0, msg[3] & 0x10 != 0);
         let reply = |question, edns, rcode: Rcode, reason| QueryError::Reply {
-            id: header.id(),
-            opcode: header.opcode(),
-            rd: header.rd(),
-            cd: header.cd(),
+            id,
+            opcode,
+            rd,
+            cd,
             question,
             edns,
             rcode: rcode.to_int().into(),
             reason,
         };
-        let counts = msg.header_counts();
-        if counts.qdcount() != 1 {
-            let question = None;
-            let rcode = if header.opcode() == Opcode::QUERY {
+        if counts(msg)[0] != 1 {
+            let rcode = if opcode == Opcode::QUERY {
                 Rcode::FORMERR
             } else {
                 Rcode::NOTIMP
             };
-            return Err(reply(question, None, rcode, "QDCOUNT is not 1"));
+            return Err(reply(None, None, rcode, "QDCOUNT is not 1"));
         }
-        let question = match msg.sole_question() {
-            Ok(q) => {
-                let qname: DName<Bytes> = q.qname().clone().flatten_into();
-                (Name(qname), q.qtype(), q.qclass())
-            }
-            Err(_) => return Err(reply(None, None, Rcode::FORMERR, "malformed question")),
+        let Some((question, records)) = question(&bytes) else {
+            return Err(reply(None, None, Rcode::FORMERR, "malformed question"));
         };
-        if header.opcode() != Opcode::QUERY {
+        if opcode != Opcode::QUERY {
             return Err(reply(
                 Some(question),
                 None,
@@ -111,17 +111,17 @@ impl ClientQuery {
                 "opcode is not QUERY",
             ));
         }
-        let edns = match validate_sections(&msg) {
+        let edns = match validate_sections(&bytes, records) {
             Ok(edns) => edns,
             Err(reason) => return Err(reply(Some(question), None, Rcode::FORMERR, reason)),
         };
         if let Some(e) = edns {
             if e.version > 0 {
                 return Err(QueryError::Reply {
-                    id: header.id(),
-                    opcode: header.opcode(),
-                    rd: header.rd(),
-                    cd: header.cd(),
+                    id,
+                    opcode,
+                    rd,
+                    cd,
                     question: Some(question),
                     edns: Some(e),
                     rcode: OptRcode::BADVERS.to_int(),
@@ -147,9 +147,9 @@ impl ClientQuery {
             ));
         }
         Ok(ClientQuery {
-            id: header.id(),
-            rd: header.rd(),
-            cd: header.cd(),
+            id,
+            rd,
+            cd,
             qname,
             qtype,
             qclass,
@@ -168,48 +168,48 @@ impl ClientQuery {
     }
 }
 
-/// Walks every record of every section; returns the EDNS parameters of the single OPT record,
-/// if any.
-fn validate_sections(msg: &Message<Bytes>) -> Result<Option<Edns>, &'static str> {
-    let mut section = msg.answer().map_err(|_| "malformed question section")?;
-    let mut index = 0;
+/// The sole question and where the records start.
+fn question(msg: &Bytes) -> Option<((Name, Rtype, Class), usize)> {
+    let (at, pos) = name_at(msg, 12).ok()?;
+    let fixed = msg.get(pos..pos + 4)?;
+    let qtype = Rtype::from_int(u16::from_be_bytes([fixed[0], fixed[1]]));
+    let qclass = Class::from_int(u16::from_be_bytes([fixed[2], fixed[3]]));
+    let qname = name_from(msg, &at, &mut NameArena::default());
+    Some(((qname, qtype, qclass), pos + 4))
+}
+
+/// Walks every record of every section (from `pos`); returns the EDNS parameters of the
+/// single OPT record, if any.
+fn validate_sections(msg: &Bytes, mut pos: usize) -> Result<Option<Edns>, &'static str> {
+    let [_, an, ns, ar] = counts(msg);
     let mut edns = None;
-    loop {
-        for record in &mut section {
-            let record = record.map_err(|_| "malformed record")?;
-            if record.rtype() == Rtype::OPT {
+    let mut arena = NameArena::default();
+    for (index, count) in [an, ns, ar].into_iter().enumerate() {
+        for _ in 0..count {
+            let (owner, after) = name_at(msg, pos).map_err(|_| "malformed record")?;
+            let frame = frame_at(msg, after).map_err(|_| "malformed record")?;
+            pos = frame.rdata.end;
+            let rtype = Rtype::from_int(frame.rtype);
+            if rtype == Rtype::OPT {
                 if index != 2 {
                     return Err("OPT record outside the additional section");
                 }
                 if edns.is_some() {
                     return Err("more than one OPT record");
                 }
-                if !record.owner().is_root() {
+                if !matches!(owner, NameAt::Flat { len: 1, .. }) {
                     return Err("OPT record with a non-root owner");
                 }
-                let opt = record
-                    .to_record::<domain::base::opt::Opt<Bytes>>()
-                    .map_err(|_| "malformed OPT record")?
-                    .ok_or("malformed OPT record")?;
-                let opt = domain::base::opt::OptRecord::from_record(opt);
+                Opt::from_slice(&msg[frame.rdata.clone()]).map_err(|_| "malformed OPT record")?;
                 edns = Some(Edns {
-                    udp_size: opt.udp_payload_size(),
-                    dnssec_ok: opt.dnssec_ok(),
-                    version: opt.version(),
+                    udp_size: frame.class,
+                    dnssec_ok: frame.ttl & 0x8000 != 0,
+                    version: (frame.ttl >> 16) as u8,
                 });
             } else {
-                record
-                    .to_any_record::<domain::rdata::AllRecordData<Bytes, domain::base::name::ParsedName<Bytes>>>()
-                    .map_err(|_| "malformed record data")?;
+                rdata(msg, rtype, &frame, &mut arena).ok_or("malformed record data")?;
             }
-        }
-        match section.next_section() {
-            Ok(Some(next)) => {
-                section = next;
-                index += 1;
-            }
-            Ok(None) => return Ok(edns),
-            Err(_) => return Err("malformed record"),
         }
     }
+    Ok(edns)
 }

@@ -1,7 +1,10 @@
-//! Resource records held by the core: parsed once at the boundary, with every embedded name
-//! reachable so that rewriting between zones never touches raw RDATA bytes.
+//! Resource records held by the core. RDATA stays in wire form with its embedded name split
+//! out (SRV, MX, CNAME, NS, PTR, DNAME), so that renaming between zones swaps a name without
+//! re-encoding and the writer can compress the names RFC 1035 allows; rarer types are kept
+//! as `domain` decodes them.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use domain::base::iana::{Class, Rtype};
@@ -15,12 +18,114 @@ use super::Name;
 pub(super) type Data = AllRecordData<Bytes, DName<Bytes>>;
 
 /// One resource record (never OPT: the boundary strips it).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 pub struct Record {
     pub(super) owner: Name,
+    pub(super) rtype: Rtype,
     pub(super) class: Class,
     pub(super) ttl: u32,
-    pub(super) data: Data,
+    pub(super) data: Rdata,
+}
+
+/// The RDATA of a record.
+#[derive(Clone)]
+pub(super) enum Rdata {
+    /// A (4 octets) or AAAA (16).
+    Addr { len: u8, octets: [u8; 16] },
+    /// [`named_head`] fixed octets (zero-padded to six), then one name.
+    Named { head: [u8; 6], name: Name },
+    /// Every other type (SOA, TXT, HINFO, unknown types…), decoded by `domain`.
+    Other(Arc<Data>),
+}
+
+/// The number of fixed octets before the name of the types held as [`Rdata::Named`].
+pub(super) fn named_head(rtype: Rtype) -> Option<usize> {
+    match rtype {
+        Rtype::CNAME | Rtype::NS | Rtype::PTR | Rtype::DNAME => Some(0),
+        Rtype::MX => Some(2),
+        Rtype::SRV => Some(6),
+        _ => None,
+    }
+}
+
+impl Rdata {
+    pub(super) fn from_data(data: Data) -> Rdata {
+        let named = |head: &[u8], name: &DName<Bytes>| {
+            let mut fixed = [0; 6];
+            fixed[..head.len()].copy_from_slice(head);
+            Rdata::Named {
+                head: fixed,
+                name: Name::from_dname(name.clone()),
+            }
+        };
+        let addr = |octets: &[u8]| {
+            let mut fixed = [0; 16];
+            fixed[..octets.len()].copy_from_slice(octets);
+            Rdata::Addr {
+                len: octets.len() as u8,
+                octets: fixed,
+            }
+        };
+        match &data {
+            AllRecordData::A(a) => addr(&a.addr().octets()),
+            AllRecordData::Aaaa(a) => addr(&a.addr().octets()),
+            AllRecordData::Cname(c) => named(&[], c.cname()),
+            AllRecordData::Ns(n) => named(&[], n.nsdname()),
+            AllRecordData::Ptr(p) => named(&[], p.ptrdname()),
+            AllRecordData::Dname(d) => named(&[], d.dname()),
+            AllRecordData::Mx(m) => named(&m.preference().to_be_bytes(), m.exchange()),
+            AllRecordData::Srv(s) => {
+                let mut head = [0; 6];
+                head[..2].copy_from_slice(&s.priority().to_be_bytes());
+                head[2..4].copy_from_slice(&s.weight().to_be_bytes());
+                head[4..].copy_from_slice(&s.port().to_be_bytes());
+                named(&head, s.target())
+            }
+            _ => Rdata::Other(Arc::new(data)),
+        }
+    }
+
+    /// The `domain` form, for presentation format.
+    fn to_data(&self, rtype: Rtype) -> Data {
+        let u16_at = |head: &[u8; 6], i: usize| u16::from_be_bytes([head[i], head[i + 1]]);
+        match self {
+            Rdata::Addr { len: 4, octets } => AllRecordData::A(A::new(Ipv4Addr::new(
+                octets[0], octets[1], octets[2], octets[3],
+            ))),
+            Rdata::Addr { octets, .. } => AllRecordData::Aaaa(Aaaa::new(Ipv6Addr::from(*octets))),
+            Rdata::Named { head, name } => {
+                let name = name.dname();
+                match rtype {
+                    Rtype::MX => AllRecordData::Mx(Mx::new(u16_at(head, 0), name)),
+                    Rtype::SRV => AllRecordData::Srv(Srv::new(
+                        u16_at(head, 0),
+                        u16_at(head, 2),
+                        u16_at(head, 4),
+                        name,
+                    )),
+                    Rtype::NS => AllRecordData::Ns(Ns::new(name)),
+                    Rtype::PTR => AllRecordData::Ptr(Ptr::new(name)),
+                    Rtype::DNAME => AllRecordData::Dname(Dname::new(name)),
+                    _ => AllRecordData::Cname(Cname::new(name)),
+                }
+            }
+            Rdata::Other(data) => Data::clone(data),
+        }
+    }
+
+    /// RDATA equality, names compared without regard to case.
+    fn same(&self, other: &Rdata) -> bool {
+        match (self, other) {
+            (Rdata::Addr { len: a, octets: x }, Rdata::Addr { len: b, octets: y }) => {
+                a == b && x == y
+            }
+            (Rdata::Named { head: h, name: n }, Rdata::Named { head: g, name: m }) => {
+                h == g && n == m
+            }
+            (Rdata::Other(a), Rdata::Other(b)) => same_data(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// SOA fields, for synthesising negative answers.
@@ -50,7 +155,7 @@ impl Record {
 
     /// The record type.
     pub fn rtype(&self) -> Rtype {
-        self.data.rtype()
+        self.rtype
     }
 
     /// The class (IN for everything the core creates).
@@ -80,7 +185,7 @@ impl Record {
     /// The target of a CNAME record.
     pub fn cname_target(&self) -> Option<Name> {
         match &self.data {
-            AllRecordData::Cname(c) => Some(Name(c.cname().clone())),
+            Rdata::Named { name, .. } if self.rtype == Rtype::CNAME => Some(name.clone()),
             _ => None,
         }
     }
@@ -88,7 +193,10 @@ impl Record {
     /// The SOA minimum field, for SOA records.
     pub fn soa_minimum(&self) -> Option<u32> {
         match &self.data {
-            AllRecordData::Soa(s) => Some(s.minimum().as_secs()),
+            Rdata::Other(data) => match &**data {
+                AllRecordData::Soa(s) => Some(s.minimum().as_secs()),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -97,9 +205,11 @@ impl Record {
     /// (SRV targets, MX exchanges, NS hosts).
     pub fn additional_target(&self) -> Option<Name> {
         match &self.data {
-            AllRecordData::Srv(s) => Some(Name(s.target().clone())),
-            AllRecordData::Mx(m) => Some(Name(m.exchange().clone())),
-            AllRecordData::Ns(n) => Some(Name(n.nsdname().clone())),
+            Rdata::Named { name, .. }
+                if matches!(self.rtype, Rtype::SRV | Rtype::MX | Rtype::NS) =>
+            {
+                Some(name.clone())
+            }
             _ => None,
         }
     }
@@ -109,47 +219,50 @@ impl Record {
     /// keep a name. Returns `None` if a renamed name would not fit in 255 bytes.
     pub fn rename(
         &self,
+        rename: impl FnMut(&Name) -> Option<Result<Name, super::NameError>>,
+    ) -> Option<Record> {
+        self.clone().renamed(rename)
+    }
+
+    /// [`Record::rename`] of an owned record, reusing it.
+    pub fn renamed(
+        mut self,
         mut rename: impl FnMut(&Name) -> Option<Result<Name, super::NameError>>,
     ) -> Option<Record> {
-        let mut apply = |n: &DName<Bytes>| -> Option<DName<Bytes>> {
-            match rename(&Name(n.clone())) {
-                None => Some(n.clone()),
-                Some(Ok(new)) => Some(new.0),
+        let mut apply = |n: &mut Name| -> Option<()> {
+            match rename(n) {
+                None => Some(()),
+                Some(Ok(new)) => {
+                    *n = new;
+                    Some(())
+                }
                 Some(Err(_)) => None,
             }
         };
-        let owner = apply(&self.owner.0)?;
-        let data = match &self.data {
-            AllRecordData::Srv(s) => AllRecordData::Srv(Srv::new(
-                s.priority(),
-                s.weight(),
-                s.port(),
-                apply(s.target())?,
-            )),
-            AllRecordData::Cname(c) => AllRecordData::Cname(Cname::new(apply(c.cname())?)),
-            AllRecordData::Dname(d) => AllRecordData::Dname(Dname::new(apply(d.dname())?)),
-            AllRecordData::Ptr(p) => AllRecordData::Ptr(Ptr::new(apply(p.ptrdname())?)),
-            AllRecordData::Ns(n) => AllRecordData::Ns(Ns::new(apply(n.nsdname())?)),
-            AllRecordData::Mx(m) => {
-                AllRecordData::Mx(Mx::new(m.preference(), apply(m.exchange())?))
+        apply(&mut self.owner)?;
+        match &mut self.data {
+            Rdata::Named { name, .. } => apply(name)?,
+            Rdata::Other(data) => {
+                if let AllRecordData::Soa(s) = &**data {
+                    let mut mname = Name::from_dname(s.mname().clone());
+                    let mut rname = Name::from_dname(s.rname().clone());
+                    apply(&mut mname)?;
+                    apply(&mut rname)?;
+                    let soa = Soa::new(
+                        mname.dname(),
+                        rname.dname(),
+                        s.serial(),
+                        s.refresh(),
+                        s.retry(),
+                        s.expire(),
+                        s.minimum(),
+                    );
+                    *data = Arc::new(AllRecordData::Soa(soa));
+                }
             }
-            AllRecordData::Soa(s) => AllRecordData::Soa(Soa::new(
-                apply(s.mname())?,
-                apply(s.rname())?,
-                s.serial(),
-                s.refresh(),
-                s.retry(),
-                s.expire(),
-                s.minimum(),
-            )),
-            other => other.clone(),
-        };
-        Some(Record {
-            owner: Name(owner),
-            class: self.class,
-            ttl: self.ttl,
-            data,
-        })
+            Rdata::Addr { .. } => {}
+        }
+        Some(self)
     }
 
     /// An IN A record.
@@ -164,17 +277,17 @@ impl Record {
 
     /// An IN NS record.
     pub fn ns(owner: Name, ttl: u32, host: Name) -> Record {
-        Self::new_in(owner, ttl, AllRecordData::Ns(Ns::new(host.0)))
+        Self::new_in(owner, ttl, AllRecordData::Ns(Ns::new(host.dname())))
     }
 
     /// An IN PTR record.
     pub fn ptr(owner: Name, ttl: u32, target: Name) -> Record {
-        Self::new_in(owner, ttl, AllRecordData::Ptr(Ptr::new(target.0)))
+        Self::new_in(owner, ttl, AllRecordData::Ptr(Ptr::new(target.dname())))
     }
 
     /// An IN CNAME record.
     pub fn cname(owner: Name, ttl: u32, target: Name) -> Record {
-        Self::new_in(owner, ttl, AllRecordData::Cname(Cname::new(target.0)))
+        Self::new_in(owner, ttl, AllRecordData::Cname(Cname::new(target.dname())))
     }
 
     /// An IN SRV record.
@@ -189,15 +302,15 @@ impl Record {
         Self::new_in(
             owner,
             ttl,
-            AllRecordData::Srv(Srv::new(priority, weight, port, target.0)),
+            AllRecordData::Srv(Srv::new(priority, weight, port, target.dname())),
         )
     }
 
     /// An IN SOA record.
     pub fn soa(owner: Name, ttl: u32, soa: &SoaFields) -> Record {
         let data = Soa::new(
-            soa.mname.0.clone(),
-            soa.rname.0.clone(),
+            soa.mname.dname(),
+            soa.rname.dname(),
             Serial(soa.serial),
             Ttl::from_secs(soa.refresh),
             Ttl::from_secs(soa.retry),
@@ -223,23 +336,89 @@ impl Record {
     }
 
     fn new_in(owner: Name, ttl: u32, data: Data) -> Record {
+        Record::from_data(owner, Class::IN, ttl, data)
+    }
+
+    /// A record from `domain`'s decoded data.
+    pub(super) fn from_data(owner: Name, class: Class, ttl: u32, data: Data) -> Record {
         Record {
             owner,
-            class: Class::IN,
+            rtype: data.rtype(),
+            class,
             ttl,
-            data,
+            data: Rdata::from_data(data),
         }
     }
 
     /// True if both records are the same RR apart from TTL: owner (ignoring case), type,
     /// class and RDATA.
     pub fn same_rr(&self, other: &Record) -> bool {
-        self.owner == other.owner && self.class == other.class && same_data(&self.data, &other.data)
+        // RDATA first: records of one RRset share owner and type and differ there.
+        self.rtype == other.rtype
+            && self.data.same(&other.data)
+            && self.owner == other.owner
+            && self.class == other.class
+    }
+
+    /// A hash consistent with [`Record::same_rr`] (equal RRs hash equal), keyed by `seed`.
+    pub fn rr_hash(&self, seed: u64) -> u64 {
+        let mut h = FoldHasher(seed ^ u64::from(self.rtype.to_int()));
+        h.fold(self.owner.as_wire());
+        match &self.data {
+            Rdata::Addr { octets, .. } => h.fold(octets),
+            Rdata::Named { head, name } => {
+                h.fold(head);
+                h.fold(name.as_wire());
+            }
+            // Rare types: hashed by owner and type only; `same_rr` tells them apart.
+            Rdata::Other(_) => {}
+        }
+        avalanche(h.0)
     }
 
     /// The RDATA in presentation format, for logs and test failure messages.
     pub fn data_text(&self) -> String {
-        self.data.to_string()
+        self.data.to_data(self.rtype).to_string()
+    }
+}
+
+/// Spreads every input bit over the whole word (MurmurHash3's finaliser), so that tables may
+/// take their index from the low bits.
+pub(crate) fn avalanche(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ x >> 33
+}
+
+/// A small multiplicative hash over ASCII-case-folded bytes (`| 0x20` folds letters the
+/// same way whatever their case; other collisions are settled by the equality check).
+struct FoldHasher(u64);
+
+impl FoldHasher {
+    fn fold(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let mut word = [0; 8];
+        let rest = chunks.remainder();
+        word[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(word) ^ (bytes.len() as u64) << 56);
+    }
+
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ (word | 0x2020_2020_2020_2020))
+            .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Record) -> bool {
+        self.same_rr(other) && self.ttl == other.ttl
     }
 }
 
@@ -262,9 +441,15 @@ impl std::fmt::Display for Record {
             self.owner,
             self.ttl,
             self.class,
-            self.rtype(),
-            self.data
+            self.rtype,
+            self.data.to_data(self.rtype)
         )
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Record({self})")
     }
 }
 
@@ -284,25 +469,11 @@ mod tests {
                 .expect("short data"),
             )
         };
-        let a = Record {
-            owner: owner.clone(),
-            class: Class::IN,
-            ttl: 30,
-            data: data(b"\x01\x02"),
-        };
-        let b = Record {
-            owner: owner.clone(),
-            class: Class::IN,
-            ttl: 60,
-            data: data(b"\x01\x02"),
-        };
-        let c = Record {
-            owner,
-            class: Class::IN,
-            ttl: 30,
-            data: data(b"\x01\x03"),
-        };
+        let a = Record::from_data(owner.clone(), Class::IN, 30, data(b"\x01\x02"));
+        let b = Record::from_data(owner.clone(), Class::IN, 60, data(b"\x01\x02"));
+        let c = Record::from_data(owner, Class::IN, 30, data(b"\x01\x03"));
         assert!(a.same_rr(&b));
         assert!(!a.same_rr(&c));
+        assert_eq!(a.rr_hash(7), b.rr_hash(7));
     }
 }

@@ -2,12 +2,12 @@
 //! and Extended DNS Errors) and sub-queries to upstreams.
 
 use bytes::{Bytes, BytesMut};
-use domain::base::iana::{Class, ExtendedErrorCode, Opcode, OptRcode, Rtype};
-use domain::base::message_builder::{MessageBuilder, PushError, StaticCompressor, TreeCompressor};
-use domain::base::opt::ExtendedError;
-use domain::base::wire::Composer;
-use domain::base::Question;
+use domain::base::iana::{Class, Opcode, Rcode, Rtype};
+use domain::base::rdata::ComposeRecordData;
+use domain::rdata::AllRecordData;
 
+use super::compress::{Compressor, SMALL_TABLE};
+use super::record::{named_head, Rdata};
 use super::{Name, Record};
 
 /// An Extended DNS Error (RFC 8914) to attach to a reply.
@@ -46,10 +46,6 @@ pub struct ReplyHeader<'a> {
     pub ede: &'a [Ede],
 }
 
-/// Replies holding more records than this use a tree compressor; smaller ones a static one
-/// that does not allocate.
-const STATIC_COMPRESSOR_RECORDS: usize = 16;
-
 /// Builds a reply into `buf` no larger than `limit` bytes. Records are added in section order
 /// and the first one that does not fit ends the adding: the rest (additional first, since it
 /// comes last) is dropped and TC is set. Returns the message and whether it was truncated.
@@ -59,32 +55,35 @@ pub fn write_reply(
     sections: [&[Record]; 3],
     limit: usize,
 ) -> (Bytes, bool) {
-    buf.clear();
     let total: usize = sections.iter().map(|s| s.len()).sum();
-    let result = if total <= STATIC_COMPRESSOR_RECORDS {
-        MessageBuilder::from_target(StaticCompressor::new(&mut *buf))
-            .map_err(|_| PushError::ShortBuf)
-            .and_then(|m| build(m, header, sections, limit))
+    let slots = Compressor::slots_for(total);
+    let mut small = [0u32; SMALL_TABLE];
+    let mut large = Vec::new();
+    let table = if slots <= SMALL_TABLE {
+        &mut small[..]
     } else {
-        MessageBuilder::from_target(TreeCompressor::new(&mut *buf))
-            .map_err(|_| PushError::ShortBuf)
-            .and_then(|m| build(m, header, sections, limit))
+        large.resize(slots, 0);
+        &mut large[..]
     };
-    match result {
-        Ok(truncated) => (buf.split().freeze(), truncated),
-        Err(_) => {
+    match build(buf, &mut Compressor::new(table), header, sections, limit) {
+        Some(truncated) => (buf.split().freeze(), truncated),
+        None => {
             // Only a question that cannot fit at all gets here: answer with the bare header.
-            buf.clear();
             let minimal = ReplyHeader {
                 question: None,
                 ede: &[],
-                rcode: u16::from(domain::base::iana::Rcode::SERVFAIL.to_int()),
+                rcode: u16::from(Rcode::SERVFAIL.to_int()),
                 ..header.clone()
             };
-            let tc = MessageBuilder::from_target(StaticCompressor::new(&mut *buf))
-                .map_err(|_| PushError::ShortBuf)
-                .and_then(|m| build(m, &minimal, [&[], &[], &[]], limit))
-                .unwrap_or(true);
+            let mut slots = [0u32; 1];
+            let tc = build(
+                buf,
+                &mut Compressor::new(&mut slots),
+                &minimal,
+                [&[]; 3],
+                limit,
+            )
+            .unwrap_or(true);
             (buf.split().freeze(), tc)
         }
     }
@@ -107,91 +106,128 @@ fn opt_len(header: &ReplyHeader<'_>) -> usize {
 /// EDE text is kept short enough that two of them always fit in a 512-byte reply.
 const EDE_TEXT_MAX: usize = 150;
 
-fn build<T: Composer>(
-    mut msg: MessageBuilder<T>,
-    header: &ReplyHeader<'_>,
-    sections: [&[Record]; 3],
+/// Writes the message; `None` if the question does not fit.
+fn build<'n>(
+    buf: &mut BytesMut,
+    names: &mut Compressor<'_, 'n>,
+    header: &ReplyHeader<'n>,
+    sections: [&'n [Record]; 3],
     limit: usize,
-) -> Result<bool, PushError> {
-    // `OptRcode::checked_from_int` in domain 0.12.3 rejects every non-zero value (its mask
-    // test is inverted), so mask explicitly: RCODEs are 12 bits.
-    let rcode = OptRcode::masked_from_int(header.rcode & 0x0fff);
-    {
-        let h = msg.header_mut();
-        h.set_id(header.id);
-        h.set_qr(true);
-        h.set_opcode(header.opcode);
-        h.set_rd(header.rd);
-        h.set_cd(header.cd);
-        h.set_aa(header.aa);
-        h.set_ra(header.ra);
-        h.set_ad(false);
-        h.set_rcode(rcode.rcode());
-    }
-    msg.set_push_limit(limit.saturating_sub(opt_len(header)));
-    let mut q = msg.question();
+) -> Option<bool> {
+    buf.clear();
+    let rcode = header.rcode & 0x0fff;
+    let mut flags = 0x8000 | u16::from(header.opcode.to_int() & 0x0f) << 11;
+    flags |= u16::from(header.aa) << 10 | u16::from(header.rd) << 8;
+    flags |= u16::from(header.ra) << 7 | u16::from(header.cd) << 4 | rcode & 0x0f;
+    let [id0, id1] = header.id.to_be_bytes();
+    let [f0, f1] = flags.to_be_bytes();
+    buf.extend_from_slice(&[id0, id1, f0, f1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let push_limit = limit.saturating_sub(opt_len(header));
+    let mut counts = [0u16; 4];
     if let Some((name, qtype, qclass)) = header.question {
-        q.push(Question::new(&name.0, qtype, qclass))?;
+        names.write_owner(buf, name.as_wire());
+        let ([t0, t1], [c0, c1]) = (qtype.to_int().to_be_bytes(), qclass.to_int().to_be_bytes());
+        buf.extend_from_slice(&[t0, t1, c0, c1]);
+        if buf.len() > push_limit {
+            return None;
+        }
+        counts[0] = 1;
     }
     let mut truncated = false;
-    let mut answer = q.answer();
-    for record in sections[0] {
-        if answer
-            .push((&record.owner.0, record.class, record.ttl, &record.data))
-            .is_err()
-        {
-            truncated = true;
-            break;
-        }
-    }
-    let mut authority = answer.authority();
-    if !truncated {
-        for record in sections[1] {
-            if authority
-                .push((&record.owner.0, record.class, record.ttl, &record.data))
-                .is_err()
-            {
+    'sections: for (index, section) in sections.into_iter().enumerate() {
+        for record in section {
+            let mark = buf.len();
+            write_record(buf, names, record);
+            if buf.len() > push_limit {
+                // No name is written after this, so the compressor may keep the suffixes
+                // of the record taken back.
+                buf.truncate(mark);
                 truncated = true;
-                break;
+                break 'sections;
             }
+            counts[index + 1] += 1;
         }
     }
-    let mut additional = authority.additional();
-    if !truncated {
-        for record in sections[2] {
-            if additional
-                .push((&record.owner.0, record.class, record.ttl, &record.data))
-                .is_err()
-            {
-                truncated = true;
-                break;
-            }
-        }
-    }
-    additional.set_push_limit(limit);
     if let Some(dnssec_ok) = header.edns_do {
-        additional.opt(|opt| {
-            opt.set_udp_payload_size(header.udp_size);
-            opt.set_dnssec_ok(dnssec_ok);
-            opt.set_rcode(rcode);
-            for ede in header.ede {
-                let text = truncate_utf8(&ede.text, EDE_TEXT_MAX);
-                if let Ok(e) = ExtendedError::<Vec<u8>>::new_with_str(
-                    ExtendedErrorCode::from_int(ede.code),
-                    text,
-                ) {
-                    opt.push(&e)?;
-                }
-            }
-            Ok(())
-        })?;
+        write_opt(buf, header, rcode, dnssec_ok);
+        if buf.len() > limit {
+            return None;
+        }
+        counts[3] += 1;
     }
     if truncated {
-        additional.header_mut().set_tc(true);
+        buf[2] |= 0x02;
     }
-    let _ = additional.finish();
-    Ok(truncated)
+    for (i, count) in counts.iter().enumerate() {
+        buf[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+    }
+    Some(truncated)
 }
+
+fn write_record<'n>(buf: &mut BytesMut, names: &mut Compressor<'_, 'n>, record: &'n Record) {
+    names.write_owner(buf, record.owner.as_wire());
+    let [t0, t1] = record.rtype.to_int().to_be_bytes();
+    let [c0, c1] = record.class.to_int().to_be_bytes();
+    let [l0, l1, l2, l3] = record.ttl.to_be_bytes();
+    // The RDATA length is filled in once the RDATA is written.
+    buf.extend_from_slice(&[t0, t1, c0, c1, l0, l1, l2, l3, 0, 0]);
+    let length_at = buf.len() - 2;
+    match &record.data {
+        Rdata::Addr { len, octets } => buf.extend_from_slice(&octets[..usize::from(*len)]),
+        Rdata::Named { head, name } => {
+            buf.extend_from_slice(&head[..named_head(record.rtype).unwrap_or(0)]);
+            // RFC 3597 §4: only the names of RFC 1035's types may be compressed.
+            let compress = matches!(
+                record.rtype,
+                Rtype::CNAME | Rtype::NS | Rtype::PTR | Rtype::MX
+            );
+            names.write_name(buf, name.as_wire(), compress);
+        }
+        Rdata::Other(data) => match &**data {
+            AllRecordData::Soa(soa) => {
+                names.write_name(buf, soa.mname().as_slice(), true);
+                names.write_name(buf, soa.rname().as_slice(), true);
+                for field in [
+                    soa.serial().into_int(),
+                    soa.refresh().as_secs(),
+                    soa.retry().as_secs(),
+                    soa.expire().as_secs(),
+                    soa.minimum().as_secs(),
+                ] {
+                    buf.extend_from_slice(&field.to_be_bytes());
+                }
+            }
+            other => match other.compose_rdata(buf) {
+                Ok(()) => {}
+                Err(never) => match never {},
+            },
+        },
+    }
+    let len = (buf.len() - length_at - 2) as u16;
+    buf[length_at..length_at + 2].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Our OPT record (RFC 6891 §6.1.2), with the upper RCODE bits and any EDEs.
+fn write_opt(buf: &mut BytesMut, header: &ReplyHeader<'_>, rcode: u16, dnssec_ok: bool) {
+    let [t0, t1] = Rtype::OPT.to_int().to_be_bytes();
+    let [u0, u1] = header.udp_size.to_be_bytes();
+    let flags = if dnssec_ok { 0x80 } else { 0 };
+    // Root owner, type, UDP size, extended RCODE, version 0, flags, RDATA length.
+    buf.extend_from_slice(&[0, t0, t1, u0, u1, (rcode >> 4) as u8, 0, flags, 0, 0, 0]);
+    let length_at = buf.len() - 2;
+    for ede in header.ede {
+        let text = truncate_utf8(&ede.text, EDE_TEXT_MAX);
+        buf.extend_from_slice(&OPTION_EDE.to_be_bytes());
+        buf.extend_from_slice(&(2 + text.len() as u16).to_be_bytes());
+        buf.extend_from_slice(&ede.code.to_be_bytes());
+        buf.extend_from_slice(text.as_bytes());
+    }
+    let len = (buf.len() - length_at - 2) as u16;
+    buf[length_at..length_at + 2].copy_from_slice(&len.to_be_bytes());
+}
+
+/// The EDNS option code of Extended DNS Errors (RFC 8914 §2).
+const OPTION_EDE: u16 = 15;
 
 fn truncate_utf8(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -225,34 +261,31 @@ pub struct SubQuery<'a> {
 
 /// Builds a sub-query: RD, CD and DO as given, our own OPT and no other options.
 pub fn write_query(buf: &mut BytesMut, query: &SubQuery<'_>) -> Bytes {
-    let SubQuery {
-        id,
-        qname,
-        qtype,
-        rd,
-        cd,
-        dnssec_ok,
-        udp_size,
-    } = *query;
     buf.clear();
-    let mut msg = MessageBuilder::from_target(&mut *buf).expect("an empty BytesMut takes a header");
-    {
-        let h = msg.header_mut();
-        h.set_id(id);
-        h.set_rd(rd);
-        h.set_cd(cd);
-    }
-    let mut q = msg.question();
-    q.push(Question::new(&qname.0, qtype, Class::IN))
-        .expect("a name of at most 255 bytes fits");
-    let mut additional = q.additional();
-    additional
-        .opt(|opt| {
-            opt.set_udp_payload_size(udp_size);
-            opt.set_dnssec_ok(dnssec_ok);
-            Ok(())
-        })
-        .expect("an OPT header fits");
+    let [id0, id1] = query.id.to_be_bytes();
+    let flags = u8::from(query.rd);
+    let cd = u8::from(query.cd) << 4;
+    buf.extend_from_slice(&[id0, id1, flags, cd, 0, 1, 0, 0, 0, 0, 0, 1]);
+    buf.extend_from_slice(query.qname.as_wire());
+    let ([t0, t1], [c0, c1]) = (
+        query.qtype.to_int().to_be_bytes(),
+        Class::IN.to_int().to_be_bytes(),
+    );
+    buf.extend_from_slice(&[t0, t1, c0, c1]);
+    let header = ReplyHeader {
+        id: query.id,
+        opcode: Opcode::QUERY,
+        rd: query.rd,
+        cd: query.cd,
+        aa: false,
+        ra: false,
+        rcode: 0,
+        question: None,
+        edns_do: Some(query.dnssec_ok),
+        udp_size: query.udp_size,
+        ede: &[],
+    };
+    write_opt(buf, &header, 0, query.dnssec_ok);
     buf.split().freeze()
 }
 

@@ -40,7 +40,7 @@ pub fn parse_zonefile(text: &str, origin: &Name) -> Result<Vec<Record>, Zonefile
     if !text.ends_with('\n') {
         reader.extend_from_slice(b"\n");
     }
-    reader.set_origin(origin.0.clone());
+    reader.set_origin(origin.dname());
     reader.set_default_class(Class::IN);
 
     let mut records = Vec::new();
@@ -76,7 +76,7 @@ fn convert(scanned: ScannedRecord, origin: &Name) -> Result<Record, String> {
     // The reader lets an empty label (`a..b`) through; checking the octets keeps such a
     // name, which `domain`'s name methods would panic on, out of the core.
     let owner = DName::from_octets(owner.into_octets())
-        .map(Name)
+        .map(Name::from_dname)
         .map_err(|_| "the owner name has an empty label".to_string())?;
     if scanned.class() != Class::IN {
         return Err(format!(
@@ -92,12 +92,12 @@ fn convert(scanned: ScannedRecord, origin: &Name) -> Result<Record, String> {
         return Err(format!("`{owner}` is outside the zone `{origin}`"));
     }
     let data = to_all_record_data(rtype, scanned.data())?;
-    Ok(Record {
+    Ok(Record::from_data(
         owner,
-        class: Class::IN,
-        ttl: scanned.ttl().as_secs(),
+        Class::IN,
+        scanned.ttl().as_secs(),
         data,
-    })
+    ))
 }
 
 /// Types that only exist in messages (RFC 6895 §3.1): they have no place in a zone.
