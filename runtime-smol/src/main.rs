@@ -10,6 +10,7 @@ mod tcp;
 mod timer;
 mod udp;
 mod upstream;
+mod upstream_tcp;
 mod watch;
 
 use std::process::ExitCode;
