@@ -3,6 +3,7 @@
 //! are one line on stderr and exit code 1; usage errors exit 2, as Go's `flag` package does.
 
 mod admin;
+mod batch;
 mod driver;
 mod log;
 mod reload;

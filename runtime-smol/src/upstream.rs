@@ -15,6 +15,7 @@ use futures_lite::future;
 use gatherdns_core::{AttemptId, UpstreamFailure, UpstreamTransport};
 use smol::Async;
 
+use crate::batch;
 use crate::driver::Driver;
 use crate::timer::sleep;
 use crate::{log, upstream_tcp};
@@ -80,16 +81,31 @@ pub(crate) fn send(
     }
 }
 
+/// Chooses the socket for a UDP sub-query and queues it in the drain's outbox, which sends
+/// the drain's datagrams in batches when it ends.
 fn send_udp(
     driver: &Rc<Driver>,
     attempt: AttemptId,
     addr: SocketAddr,
     payload: Bytes,
 ) -> Result<(), UpstreamFailure> {
-    let ups = driver.upstreams();
     let Some(socket) = udp_socket(driver, addr) else {
         return Err(UpstreamFailure::Unreachable);
     };
+    driver.queue_udp(socket, addr, payload, Some(attempt));
+    Ok(())
+}
+
+/// Sends one sub-query now if the socket has room, else from a bounded background task that
+/// reports the attempt failed if the socket stays full. For what a batch could not send.
+pub(crate) fn send_udp_now(
+    driver: &Rc<Driver>,
+    socket: Rc<Async<UdpSocket>>,
+    attempt: AttemptId,
+    addr: SocketAddr,
+    payload: Bytes,
+) -> Result<(), UpstreamFailure> {
+    let ups = driver.upstreams();
     match socket.get_ref().send_to(&payload, addr) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -175,22 +191,27 @@ fn open(driver: &Rc<Driver>, any: IpAddr) -> Option<Pooled> {
 }
 
 /// Feeds every datagram that arrives on an upstream socket to the gateway, which decides
-/// whether it answers a pending sub-query.
+/// whether it answers a pending sub-query; a batch per system call and per drain.
 async fn receive(driver: Rc<Driver>, socket: Rc<Async<UdpSocket>>) {
-    let mut buf = vec![0u8; 65535];
+    let mut receiver = batch::Receiver::new();
     let mut handled = 0usize;
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((len, from)) => {
-                let msg = Bytes::copy_from_slice(&buf[..len]);
+        match socket.read_with(|s| receiver.recv(s)).await {
+            Ok(count) => {
                 driver.handle(|gateway, now| {
-                    gateway.handle_upstream_message(now, from, UpstreamTransport::Udp, msg)
+                    for (from, msg) in receiver.messages() {
+                        gateway.handle_upstream_message(now, from, UpstreamTransport::Udp, msg);
+                    }
                 });
+                handled += count;
             }
-            Err(_) => sleep(ERROR_PAUSE).await,
+            Err(_) => {
+                sleep(ERROR_PAUSE).await;
+                handled += 1;
+            }
         }
-        handled += 1;
-        if handled % DATAGRAMS_PER_YIELD == 0 {
+        if handled >= DATAGRAMS_PER_YIELD {
+            handled = 0;
             future::yield_now().await;
         }
     }
