@@ -79,6 +79,7 @@ pub mod reload;
 mod respond;
 mod routing;
 pub mod startup;
+pub mod tcp_pool;
 mod timers;
 pub mod transmit;
 mod upstream;

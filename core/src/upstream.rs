@@ -13,6 +13,9 @@ pub(crate) struct Upstream {
     /// Failures since the last success.
     fails: u32,
     pub(crate) down: bool,
+    /// Marked down on a sibling gateway's verdict: coming back is then news for that
+    /// sibling to tell (it probes too), not for this gateway's log.
+    down_by_verdict: bool,
 }
 
 /// What a health update changed, for the log.
@@ -48,6 +51,7 @@ impl Pool {
                     addr: *addr,
                     fails: 0,
                     down: false,
+                    down_by_verdict: false,
                 })
                 .collect(),
             force_tcp: f.force_tcp,
@@ -98,7 +102,9 @@ impl Pool {
         u.fails = 0;
         if u.down {
             u.down = false;
-            return HealthChange::CameBack;
+            if !std::mem::take(&mut u.down_by_verdict) {
+                return HealthChange::CameBack;
+            }
         }
         HealthChange::None
     }
@@ -112,6 +118,7 @@ impl Pool {
             if let Some(before) = old.upstreams.iter().find(|u| u.addr == upstream.addr) {
                 upstream.fails = before.fails;
                 upstream.down = before.down && can_mark;
+                upstream.down_by_verdict = before.down_by_verdict && upstream.down;
             }
         }
     }
@@ -136,6 +143,7 @@ impl Pool {
         }
         u.fails = u.fails.max(max_fails);
         u.down = true;
+        u.down_by_verdict = true;
         HealthChange::WentDown
     }
 

@@ -13,6 +13,7 @@ mod tcp;
 mod timer;
 mod udp;
 mod upstream;
+mod upstream_tcp;
 mod uring;
 mod watch;
 

@@ -1,7 +1,7 @@
 //! Sub-queries to the clusters' upstream servers, from this executor's own sockets: UDP through
 //! a pool of unconnected sockets per address family, each on its own random ephemeral port and
 //! replaced after a number of uses (RFC 5452; the gateway also matches address, ID and
-//! question); TCP as one io_uring connection per attempt, bounded in time.
+//! question); TCP over persistent, pipelined connections per upstream (`upstream_tcp`).
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -9,22 +9,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use gatherdns_core::framing::frame;
+use futures_lite::future;
 use gatherdns_core::{AttemptId, UpstreamFailure, UpstreamTransport};
-use glommio::net::TcpStream;
 
 use crate::driver::Driver;
 use crate::timer::sleep;
-use crate::{log, udp};
-
-/// A TCP attempt (connect, query, reply) gives up after this long. The gateway has usually
-/// moved on well before; this only bounds the task.
-const TCP_ATTEMPT_LIMIT: Duration = Duration::from_secs(5);
-
-/// TCP attempts in flight at most; beyond it an attempt fails at once and the gateway
-/// retries elsewhere or answers with what it has.
-const MAX_TCP_ATTEMPTS: usize = 512;
+use crate::{log, udp, upstream_tcp};
 
 /// Upstream replies handled per turn: four times a client socket's, since every client query
 /// can fan out to several clusters, and finishing the queries in flight comes before taking
@@ -54,7 +44,8 @@ struct Pooled {
 pub(crate) struct Upstreams {
     v4: RefCell<Vec<Pooled>>,
     v6: RefCell<Vec<Pooled>>,
-    tcp_in_flight: Rc<Cell<usize>>,
+    /// The TCP connection pool.
+    pub(crate) tcp: upstream_tcp::Tcp,
 }
 
 /// Sends one sub-query without waiting. `Err` is a failure to report to the gateway once the
@@ -77,7 +68,7 @@ pub(crate) fn send(
             });
             sent.then_some(()).ok_or(UpstreamFailure::Unreachable)
         }
-        UpstreamTransport::Tcp => start_tcp(driver, attempt, addr, payload),
+        UpstreamTransport::Tcp => upstream_tcp::send(driver, attempt, addr, payload),
     }
 }
 
@@ -139,50 +130,4 @@ fn open(driver: &Rc<Driver>, any: IpAddr) -> Option<Pooled> {
             None
         }
     }
-}
-
-fn start_tcp(
-    driver: &Rc<Driver>,
-    attempt: AttemptId,
-    addr: SocketAddr,
-    payload: Bytes,
-) -> Result<(), UpstreamFailure> {
-    let in_flight = driver.upstreams().tcp_in_flight.clone();
-    if in_flight.get() >= MAX_TCP_ATTEMPTS {
-        return Err(UpstreamFailure::Unreachable);
-    }
-    in_flight.set(in_flight.get() + 1);
-    let driver_rc = driver.clone();
-    driver.spawn(async move {
-        let outcome = future::or(exchange(addr, &payload), async {
-            sleep(TCP_ATTEMPT_LIMIT).await;
-            Err(UpstreamFailure::ConnectionLost)
-        })
-        .await;
-        in_flight.set(in_flight.get() - 1);
-        driver_rc.handle(|gateway, now| match outcome {
-            Ok(reply) => gateway.handle_upstream_message(now, addr, UpstreamTransport::Tcp, reply),
-            Err(failure) => gateway.handle_upstream_failure(now, attempt, failure),
-        });
-    });
-    Ok(())
-}
-
-/// Connect, send one framed query, read one framed reply.
-async fn exchange(addr: SocketAddr, query: &[u8]) -> Result<Bytes, UpstreamFailure> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| UpstreamFailure::Unreachable)?;
-    let _ = stream.set_nodelay(true);
-    let lost = |_| UpstreamFailure::ConnectionLost;
-    stream.write_all(&frame(query)).await.map_err(lost)?;
-    let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix).await.map_err(lost)?;
-    let len = usize::from(u16::from_be_bytes(prefix));
-    if len == 0 {
-        return Err(UpstreamFailure::ConnectionLost);
-    }
-    let mut reply = vec![0u8; len];
-    stream.read_exact(&mut reply).await.map_err(lost)?;
-    Ok(Bytes::from(reply))
 }

@@ -20,7 +20,10 @@ use smol::{Async, LocalExecutor, Task};
 use crate::tcp::ConnHandle;
 use crate::timer::Alarm;
 use crate::upstream::Upstreams;
-use crate::{log, tcp, timer, udp, upstream};
+use crate::{batch, log, tcp, timer, udp, upstream};
+
+/// Rounds of "send the batch, report the sub-queries it could not send, drain again".
+const FLUSH_ROUNDS: usize = 4;
 
 /// Everything the tasks share: the gateway, the sockets and the per-connection queues.
 pub(crate) struct Driver {
@@ -42,6 +45,9 @@ pub(crate) struct Driver {
     upstreams: Upstreams,
     /// Client UDP replies waiting for a full socket buffer to empty.
     udp_backlog: Rc<Cell<usize>>,
+    /// Client UDP replies of the drain in progress, and the headers that send them.
+    outbox: RefCell<udp::Outbox>,
+    sender: RefCell<batch::Sender>,
 }
 
 /// The sockets of one listening address, bound before the driver starts.
@@ -80,6 +86,8 @@ impl Driver {
             conns: RefCell::new(HashMap::new()),
             upstreams: Upstreams::new(),
             udp_backlog: Rc::new(Cell::new(0)),
+            outbox: RefCell::new(udp::Outbox::default()),
+            sender: RefCell::new(batch::Sender::new()),
         });
         for (id, listener) in ids.into_iter().zip(listeners) {
             driver.open_listener(id, listener);
@@ -225,16 +233,45 @@ impl Driver {
 
     /// Sends what the gateway wants sent and prints its events (`drive::drain`), then
     /// re-arms the timer; what the budget left behind the pump drains next.
+    /// The UDP datagrams it queued go out in batches after each round; sub-queries that
+    /// could not be sent at all are reported back, which may queue more: a few rounds.
     pub(crate) fn drain(self: &Rc<Self>) {
-        let more = {
+        let mut more = false;
+        for _ in 0..FLUSH_ROUNDS {
+            let now = Instant::now();
+            more |= drive::drain(&mut self.gateway.borrow_mut(), now, &mut Outputs(self));
+            let queued = self.outbox.borrow_mut().take();
+            let failures = udp::Outbox::flush(queued, self, &mut self.sender.borrow_mut());
+            if failures.is_empty() {
+                break;
+            }
             let mut gateway = self.gateway.borrow_mut();
-            drive::drain(&mut gateway, Instant::now(), &mut Outputs(self))
-        };
+            for (attempt, failure) in failures {
+                gateway.handle_upstream_failure(now, attempt, failure);
+            }
+            more = true;
+        }
         let deadline = self.gateway.borrow().poll_timeout();
         self.alarm.rearm(deadline);
         if more {
             self.alarm.kick();
         }
+    }
+
+    /// Queues a UDP datagram of this drain (see `udp::Outbox`).
+    pub(crate) fn queue_udp(
+        &self,
+        socket: Rc<Async<UdpSocket>>,
+        to: SocketAddr,
+        payload: Bytes,
+        attempt: Option<AttemptId>,
+    ) {
+        self.outbox.borrow_mut().push(socket, to, payload, attempt);
+    }
+
+    /// Client UDP replies waiting for room in a socket buffer.
+    pub(crate) fn udp_backlog(&self) -> Rc<Cell<usize>> {
+        self.udp_backlog.clone()
     }
 
     fn send_tcp_reply(&self, id: u64, payload: Bytes) {
@@ -263,13 +300,11 @@ impl drive::Outputs for Outputs<'_> {
                         // A listener closed by a reload loses the replies still owed on it.
                         let udp = driver.client_udp.borrow();
                         if let Some(Some(socket)) = udp.get(client.listener.0) {
-                            udp::send_reply(
-                                driver,
-                                socket,
-                                &driver.udp_backlog,
-                                client.remote,
-                                payload,
-                            );
+                            let socket = socket.clone();
+                            driver
+                                .outbox
+                                .borrow_mut()
+                                .push(socket, client.remote, payload, None);
                         }
                     }
                     ClientTransport::Tcp(id) => driver.send_tcp_reply(id, payload),

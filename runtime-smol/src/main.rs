@@ -3,6 +3,7 @@
 //! are one line on stderr and exit code 1; usage errors exit 2, as Go's `flag` package does.
 
 mod admin;
+mod batch;
 mod driver;
 mod log;
 mod reload;
@@ -10,6 +11,7 @@ mod tcp;
 mod timer;
 mod udp;
 mod upstream;
+mod upstream_tcp;
 mod watch;
 
 use std::process::ExitCode;

@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::future;
-use gatherdns_core::{ClientAddr, ClientTransport, ListenerId};
+use gatherdns_core::{AttemptId, ClientAddr, ClientTransport, ListenerId, UpstreamFailure};
 use smol::Async;
 
 use crate::driver::Driver;
 use crate::timer::sleep;
+use crate::{batch, upstream};
 
-/// Datagrams handled before the receive task yields to the other tasks.
+/// Datagrams handled before the receive task yields to the other tasks (a whole batch is
+/// handled at once, so this many or a little more).
 const DATAGRAMS_PER_YIELD: usize = 32;
 
 /// Replies allowed to wait for a full socket buffer; beyond this they are dropped, as the
@@ -35,31 +37,117 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<Async<UdpSocket>, String> {
         .map_err(|e| format!("listen udp {addr}: {}", crate::describe(&e)))
 }
 
-/// Receives client queries on the socket of listener `index` for as long as the process runs.
+/// Receives client queries on the socket of listener `index` for as long as the process runs:
+/// a batch per system call, handed to the gateway as one input (one drain, one batch of
+/// replies), so that a busy socket costs a fraction of a wake-up per query.
 pub(crate) async fn serve(driver: Rc<Driver>, index: usize, socket: Rc<Async<UdpSocket>>) {
-    // One reusable buffer of the largest datagram; each query is copied out at its own size
-    // so that a pending query never pins 64 KiB.
-    let mut buf = vec![0u8; 65535];
+    let mut receiver = batch::Receiver::new();
     let mut handled = 0usize;
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((len, remote)) => {
-                let msg = Bytes::copy_from_slice(&buf[..len]);
-                let from = ClientAddr {
-                    listener: ListenerId(index),
-                    remote,
-                    transport: ClientTransport::Udp,
-                };
-                driver.handle(|gateway, now| gateway.handle_client_message(now, from, msg));
+        match socket.read_with(|s| receiver.recv(s)).await {
+            Ok(count) => {
+                driver.handle(|gateway, now| {
+                    for (remote, msg) in receiver.messages() {
+                        let from = ClientAddr {
+                            listener: ListenerId(index),
+                            remote,
+                            transport: ClientTransport::Udp,
+                        };
+                        gateway.handle_client_message(now, from, msg);
+                    }
+                });
+                handled += count;
             }
             // ICMP errors of earlier sends surface here on some systems; they concern one
             // client, not the socket, so the loop goes on.
-            Err(_) => sleep(ERROR_PAUSE).await,
+            Err(_) => {
+                sleep(ERROR_PAUSE).await;
+                handled += 1;
+            }
         }
-        handled += 1;
-        if handled % DATAGRAMS_PER_YIELD == 0 {
+        if handled >= DATAGRAMS_PER_YIELD {
+            handled = 0;
             future::yield_now().await;
         }
+    }
+}
+
+/// The datagrams of one drain (client replies and upstream sub-queries), sent together when
+/// it ends: a batch per system call and socket.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    queued: Vec<Queued>,
+}
+
+pub(crate) struct Queued {
+    socket: Rc<Async<UdpSocket>>,
+    to: SocketAddr,
+    payload: Bytes,
+    /// The sub-query's attempt; `None` for a client reply.
+    attempt: Option<AttemptId>,
+}
+
+impl Outbox {
+    pub(crate) fn push(
+        &mut self,
+        socket: Rc<Async<UdpSocket>>,
+        to: SocketAddr,
+        payload: Bytes,
+        attempt: Option<AttemptId>,
+    ) {
+        self.queued.push(Queued {
+            socket,
+            to,
+            payload,
+            attempt,
+        });
+    }
+
+    /// Sends what is queued. What a socket cannot take now goes the one-by-one way, which
+    /// waits for room in the background (bounded); sub-queries that cannot be sent at all
+    /// are returned, for the gateway to hear of.
+    pub(crate) fn flush(
+        queued: Vec<Queued>,
+        driver: &Rc<Driver>,
+        sender: &mut batch::Sender,
+    ) -> Vec<(AttemptId, UpstreamFailure)> {
+        let mut failures = Vec::new();
+        let mut rest = queued;
+        while let Some(first) = rest.first() {
+            let socket = first.socket.clone();
+            // This socket's datagrams, in order; the others wait for their own round.
+            let (mine, others): (Vec<_>, Vec<_>) = rest
+                .into_iter()
+                .partition(|q| Rc::ptr_eq(&q.socket, &socket));
+            rest = others;
+            let datagrams: Vec<(SocketAddr, Bytes)> =
+                mine.iter().map(|q| (q.to, q.payload.clone())).collect();
+            let mut sent = 0;
+            while sent < datagrams.len() {
+                match sender.send(socket.get_ref(), &datagrams[sent..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sent += n,
+                }
+            }
+            for q in mine.into_iter().skip(sent) {
+                match q.attempt {
+                    None => send_reply(driver, &q.socket, &driver.udp_backlog(), q.to, q.payload),
+                    Some(attempt) => {
+                        if let Err(failure) =
+                            upstream::send_udp_now(driver, q.socket, attempt, q.to, q.payload)
+                        {
+                            failures.push((attempt, failure));
+                        }
+                    }
+                }
+            }
+        }
+        failures
+    }
+
+    /// Takes what is queued, leaving the outbox empty for the next drain.
+    pub(crate) fn take(&mut self) -> Vec<Queued> {
+        std::mem::take(&mut self.queued)
     }
 }
 

@@ -1,31 +1,24 @@
 //! Sub-queries to the clusters' upstream servers. UDP goes through a pool of unconnected
 //! sockets per address family, each on its own random ephemeral port and replaced after a
 //! number of uses (RFC 5452: a spoofer must guess port and ID; the gateway also checks source
-//! and question). TCP opens one connection per attempt, bounded in time so no task leaks.
+//! and question). TCP goes over persistent, pipelined connections per upstream
+//! (`upstream_tcp`).
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use gatherdns_core::framing::frame;
+use futures_lite::future;
 use gatherdns_core::{AttemptId, UpstreamFailure, UpstreamTransport};
 use smol::Async;
 
+use crate::batch;
 use crate::driver::Driver;
-use crate::log;
 use crate::timer::sleep;
-
-/// A TCP attempt (connect, query, reply) gives up after this long. The gateway has usually
-/// moved on well before; this only bounds the task.
-const TCP_ATTEMPT_LIMIT: Duration = Duration::from_secs(5);
-
-/// TCP attempts in flight at most; beyond it an attempt fails at once and the gateway
-/// retries elsewhere or answers with what it has.
-const MAX_TCP_ATTEMPTS: usize = 512;
+use crate::{log, upstream_tcp};
 
 /// UDP sub-queries allowed to wait for a full socket buffer.
 const MAX_UDP_BACKLOG: usize = 1024;
@@ -62,7 +55,8 @@ struct Pooled {
 pub(crate) struct Upstreams {
     v4: RefCell<Vec<Pooled>>,
     v6: RefCell<Vec<Pooled>>,
-    tcp_in_flight: Rc<Cell<usize>>,
+    /// The TCP connection pool.
+    pub(crate) tcp: upstream_tcp::Tcp,
     udp_backlog: Rc<Cell<usize>>,
 }
 
@@ -83,20 +77,35 @@ pub(crate) fn send(
 ) -> Result<(), UpstreamFailure> {
     match transport {
         UpstreamTransport::Udp => send_udp(driver, attempt, addr, payload),
-        UpstreamTransport::Tcp => start_tcp(driver, attempt, addr, payload),
+        UpstreamTransport::Tcp => upstream_tcp::send(driver, attempt, addr, payload),
     }
 }
 
+/// Chooses the socket for a UDP sub-query and queues it in the drain's outbox, which sends
+/// the drain's datagrams in batches when it ends.
 fn send_udp(
     driver: &Rc<Driver>,
     attempt: AttemptId,
     addr: SocketAddr,
     payload: Bytes,
 ) -> Result<(), UpstreamFailure> {
-    let ups = driver.upstreams();
     let Some(socket) = udp_socket(driver, addr) else {
         return Err(UpstreamFailure::Unreachable);
     };
+    driver.queue_udp(socket, addr, payload, Some(attempt));
+    Ok(())
+}
+
+/// Sends one sub-query now if the socket has room, else from a bounded background task that
+/// reports the attempt failed if the socket stays full. For what a batch could not send.
+pub(crate) fn send_udp_now(
+    driver: &Rc<Driver>,
+    socket: Rc<Async<UdpSocket>>,
+    attempt: AttemptId,
+    addr: SocketAddr,
+    payload: Bytes,
+) -> Result<(), UpstreamFailure> {
+    let ups = driver.upstreams();
     match socket.get_ref().send_to(&payload, addr) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -182,69 +191,28 @@ fn open(driver: &Rc<Driver>, any: IpAddr) -> Option<Pooled> {
 }
 
 /// Feeds every datagram that arrives on an upstream socket to the gateway, which decides
-/// whether it answers a pending sub-query.
+/// whether it answers a pending sub-query; a batch per system call and per drain.
 async fn receive(driver: Rc<Driver>, socket: Rc<Async<UdpSocket>>) {
-    let mut buf = vec![0u8; 65535];
+    let mut receiver = batch::Receiver::new();
     let mut handled = 0usize;
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((len, from)) => {
-                let msg = Bytes::copy_from_slice(&buf[..len]);
+        match socket.read_with(|s| receiver.recv(s)).await {
+            Ok(count) => {
                 driver.handle(|gateway, now| {
-                    gateway.handle_upstream_message(now, from, UpstreamTransport::Udp, msg)
+                    for (from, msg) in receiver.messages() {
+                        gateway.handle_upstream_message(now, from, UpstreamTransport::Udp, msg);
+                    }
                 });
+                handled += count;
             }
-            Err(_) => sleep(ERROR_PAUSE).await,
+            Err(_) => {
+                sleep(ERROR_PAUSE).await;
+                handled += 1;
+            }
         }
-        handled += 1;
-        if handled % DATAGRAMS_PER_YIELD == 0 {
+        if handled >= DATAGRAMS_PER_YIELD {
+            handled = 0;
             future::yield_now().await;
         }
     }
-}
-
-fn start_tcp(
-    driver: &Rc<Driver>,
-    attempt: AttemptId,
-    addr: SocketAddr,
-    payload: Bytes,
-) -> Result<(), UpstreamFailure> {
-    let in_flight = driver.upstreams().tcp_in_flight.clone();
-    if in_flight.get() >= MAX_TCP_ATTEMPTS {
-        return Err(UpstreamFailure::Unreachable);
-    }
-    in_flight.set(in_flight.get() + 1);
-    let driver_rc = driver.clone();
-    driver.spawn(async move {
-        let outcome = future::or(exchange(addr, &payload), async {
-            sleep(TCP_ATTEMPT_LIMIT).await;
-            Err(UpstreamFailure::ConnectionLost)
-        })
-        .await;
-        in_flight.set(in_flight.get() - 1);
-        driver_rc.handle(|gateway, now| match outcome {
-            Ok(reply) => gateway.handle_upstream_message(now, addr, UpstreamTransport::Tcp, reply),
-            Err(failure) => gateway.handle_upstream_failure(now, attempt, failure),
-        });
-    });
-    Ok(())
-}
-
-/// Connect, send one framed query, read one framed reply.
-async fn exchange(addr: SocketAddr, query: &[u8]) -> Result<Bytes, UpstreamFailure> {
-    let mut stream = Async::<TcpStream>::connect(addr)
-        .await
-        .map_err(|_| UpstreamFailure::Unreachable)?;
-    let _ = stream.get_ref().set_nodelay(true);
-    let lost = |_| UpstreamFailure::ConnectionLost;
-    stream.write_all(&frame(query)).await.map_err(lost)?;
-    let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix).await.map_err(lost)?;
-    let len = usize::from(u16::from_be_bytes(prefix));
-    if len == 0 {
-        return Err(UpstreamFailure::ConnectionLost);
-    }
-    let mut reply = vec![0u8; len];
-    stream.read_exact(&mut reply).await.map_err(lost)?;
-    Ok(Bytes::from(reply))
 }

@@ -16,3 +16,4 @@ mod reload;
 mod resilience;
 mod size;
 mod tcp;
+mod upstream_tcp;

@@ -143,6 +143,23 @@ fn a_siblings_verdict_is_taken_over_without_a_slow_query() {
     );
 }
 
+/// An upstream down on a sibling's word and back on this gateway's own probe: the sibling
+/// logs both changes (it probes too), so this gateway logs neither.
+#[test]
+fn coming_back_after_a_siblings_verdict_is_the_siblings_news() {
+    let mut sim = sim();
+    let dead = UPSTREAM_B.parse().unwrap();
+    set(&mut sim, UPSTREAM_B, Behaviour::Silent);
+    let now = sim.now;
+    sim.gw.handle_upstream_health(now, dead, false);
+    sim.advance(Duration::from_millis(600));
+    set(&mut sim, UPSTREAM_B, Behaviour::Answer);
+    sim.advance(Duration::from_millis(600));
+    assert!(health_events(&sim).is_empty(), "{:?}", health_events(&sim));
+    let (_, reply) = timed(&mut sim, &srv());
+    assert_eq!(reply.answer.len(), 4, "back in the answer after its probe");
+}
+
 /// A verdict about an address no pool has, or that a pool cannot act on, changes nothing.
 #[test]
 fn verdicts_about_unknown_upstreams_change_nothing() {

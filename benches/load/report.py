@@ -1,0 +1,271 @@
+"""The load benchmark's table: reads the results directory that benches/load/run filled
+(conditions.tsv, runs.tsv, memory.tsv and the raw dnsperf outputs) and prints one markdown
+table plus the ratios. Exits 1 if a target answered nothing, or, with --strict (smoke mode),
+if any reply was not NOERROR."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Row order and labels; the keys are the target names of the run script.
+TARGETS = {
+    "knot": "Knot direct (floor), UDP",
+    "dnsdist": "dnsdist → Knot, UDP",
+    "smol": "gatherdns-smol, gathered, UDP",
+    "glommio": "gatherdns-glommio, gathered, UDP",
+    "knot-tcp": "Knot direct, 50 endpoints, TCP",
+    "smol-tcp": "gatherdns-smol, 2×50 gathered, TCP",
+    "glommio-tcp": "gatherdns-glommio, 2×50 gathered, TCP",
+}
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """What one dnsperf run printed."""
+
+    sent: int = 0
+    completed: int = 0
+    lost: int = 0
+    rcodes: dict[str, int] = field(default_factory=dict)
+    response_bytes: int = 0
+    qps: float = 0.0
+    avg_latency: float = 0.0  # seconds
+    stddev: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # from -v, seconds
+    cpu_ticks: int = 0
+    rss_kb_after: int = 0
+
+
+def parse_dnsperf(path: Path) -> Run:
+    opener = gzip.open if path.suffix == ".gz" else open
+    run = Run()
+    with opener(path, "rt") as f:
+        for line in f:
+            if line.startswith("Connection Statistics"):
+                break  # TCP: the connection latencies that follow are not query latencies
+            if line.startswith("> "):
+                # -v: "> NOERROR name type latency", or "> T name type" for a timeout
+                fields = line.split()
+                if len(fields) == 5:
+                    run.latencies.append(float(fields[4]))
+            elif m := re.match(r"\s+Queries sent:\s+(\d+)", line):
+                run.sent = int(m[1])
+            elif m := re.match(r"\s+Queries completed:\s+(\d+)", line):
+                run.completed = int(m[1])
+            elif m := re.match(r"\s+Queries lost:\s+(\d+)", line):
+                run.lost = int(m[1])
+            elif m := re.match(r"\s+Response codes:\s+(.*)", line):
+                for code, count in re.findall(r"(\w+) (\d+) \(", m[1]):
+                    run.rcodes[code] = int(count)
+            elif m := re.match(r"\s+Average packet size:.*response (\d+)", line):
+                run.response_bytes = int(m[1])
+            elif m := re.match(r"\s+Queries per second:\s+([\d.]+)", line):
+                run.qps = float(m[1])
+            elif m := re.match(r"\s+Average Latency \(s\):\s+([\d.]+)", line):
+                run.avg_latency = float(m[1])
+            elif m := re.match(r"\s+Latency StdDev \(s\):\s+([\d.]+)", line):
+                run.stddev = float(m[1])
+    return run
+
+
+def load(results: Path) -> tuple[dict, dict, dict, list]:
+    runs: dict[tuple[str, str], list[Run]] = {}
+    for line in (results / "runs.tsv").read_text().splitlines():
+        phase, target, _round, path, ticks, rss = line.split("\t")
+        run = parse_dnsperf(Path(path + ".gz") if phase == "rate" else Path(path))
+        run.cpu_ticks = int(ticks)
+        run.rss_kb_after = int(rss)
+        runs.setdefault((phase, target), []).append(run)
+    memory = {}
+    for line in (results / "memory.tsv").read_text().splitlines():
+        target, _phase, *kb = line.split("\t")
+        memory[target] = kb
+    expected = {}
+    if (results / "expected.tsv").exists():
+        for line in (results / "expected.tsv").read_text().splitlines():
+            target, size = line.split("\t")
+            expected[target] = int(size) if size.isdigit() else None
+    conditions = [
+        line.split("\t", 1) for line in (results / "conditions.tsv").read_text().splitlines()
+    ]
+    return runs, memory, expected, conditions
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs"
+
+
+def mib(kb: str) -> str:
+    return f"{int(kb) / 1024:.1f}"
+
+
+def reply_bytes(runs: list[Run], full: int | None) -> str:
+    """The smallest per-run average reply size, flagged when below the full answer's."""
+    if not runs:
+        return "—"
+    smallest = min(r.response_bytes for r in runs)
+    if full is None:
+        return str(smallest)
+    return f"{smallest} ({full})" if smallest >= full else f"**{smallest}** ({full})"
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
+
+
+def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> tuple[list, dict]:
+    sat = runs.get(("tcp" if target.endswith("-tcp") else "sat", target), [])
+    fixed = runs.get(("rate", target), [])
+    qps = [r.qps for r in sat]
+    completed = sum(r.completed for r in sat)
+    ticks = sum(r.cpu_ticks for r in sat)
+    all_runs = sat + fixed
+    not_noerror = sum(n for r in all_runs for code, n in r.rcodes.items() if code != "NOERROR")
+    codes = sorted({c for r in all_runs for c in r.rcodes if c != "NOERROR"})
+    latency_sat = (
+        sum(r.avg_latency * r.completed for r in sat) / completed if completed else 0.0
+    )
+    cells = [
+        TARGETS[target],
+        f"{statistics.median(qps):,.0f}" if qps else "—",
+        f"{min(qps):,.0f}–{max(qps):,.0f}" if qps else "—",
+        us(latency_sat) if completed else "—",
+    ]
+    facts = {"qps": statistics.median(qps) if qps else 0.0, "completed": completed}
+    if fixed:
+        f = fixed[0]
+        note = "" if f.qps >= 0.95 * rate else f" (only {f.qps:,.0f} qps)"
+        cells.append(f"{us(f.avg_latency)} ± {f.stddev * 1e6:,.0f}{note}")
+        lat = sorted(f.latencies)
+        cells.append(
+            f"{us(percentile(lat, 50))} / {us(percentile(lat, 99))}" if lat else "—"
+        )
+        facts["latency"] = f.avg_latency
+        facts["p50"] = percentile(lat, 50) if lat else None
+        lost = f"{sum(r.lost for r in sat):,} / {f.lost:,}"
+    else:
+        cells += ["—", "—"]
+        lost = f"{sum(r.lost for r in sat):,} / —"
+    sent = sum(r.sent for r in all_runs)
+    cells += [
+        lost,
+        f"{not_noerror:,} ({' '.join(codes)})" if not_noerror else "0",
+        reply_bytes(all_runs, full),
+        f"{ticks / CLOCK_TICKS / completed * 1000:.4f}" if completed else "—",
+    ]
+    if target in memory:
+        start, _end, hwm = memory[target]
+        rounds = ", ".join(mib(str(r.rss_kb_after)) for r in sat)
+        # The kernel's RSS counters are approximate (per-thread batches), so VmHWM can read
+        # below an RSS seen earlier: the peak is the larger of the two.
+        peak = max([int(hwm), int(start)] + [r.rss_kb_after for r in sat])
+        cells += [f"{mib(start)} → {rounds}", mib(str(peak))]
+    else:
+        cells += ["—", "—"]
+    facts["not_noerror"] = not_noerror
+    facts["short"] = full is not None and any(r.response_bytes < full for r in all_runs)
+    facts["sent"] = sent
+    facts["all_completed"] = sum(r.completed for r in all_runs)
+    facts["empty_runs"] = sum(1 for r in all_runs if r.completed == 0)
+    return cells, facts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--strict", action="store_true", help="fail on any non-NOERROR reply")
+    args = parser.parse_args()
+    runs, memory, expected, conditions = load(args.results)
+    cond = dict(conditions)
+    rate = int(re.search(r"-Q (\d+)", cond.get("dnsperf", "-Q 20000"))[1])
+    k = f"{rate // 1000}k" if rate % 1000 == 0 else str(rate)
+
+    header = [
+        "target",
+        "qps median",
+        "spread (min–max)",
+        "avg latency, saturated",
+        f"avg latency ± sd, {k} qps",
+        f"p50 / p99, {k} qps",
+        f"lost (saturated / {k})",
+        "not NOERROR",
+        "reply bytes: avg (full)",
+        "CPU s / 1000 q",
+        "RSS start → after each round (MiB)",
+        "peak RSS (MiB)",
+    ]
+    facts = {}
+    lines = ["# gatherdns load benchmark", ""]
+    lines += [f"- {name}: {value}" for name, value in conditions]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for target in TARGETS:
+        if any(t == target for _, t in runs):
+            cells, facts[target] = row(target, runs, memory, expected.get(target), rate)
+            lines.append("| " + " | ".join(cells) + " |")
+
+    def ratio(a: str, b: str) -> str:
+        if facts.get(a, {}).get("qps") and facts.get(b, {}).get("qps"):
+            return f"{facts[a]['qps'] / facts[b]['qps']:.2f}"
+        return "—"
+
+    def added(target: str) -> str:
+        t, floor = facts.get(target, {}), facts.get("knot", {})
+        if "latency" not in t or "latency" not in floor:
+            return "—"
+        text = f"{(t['latency'] - floor['latency']) * 1e6:+,.0f} µs avg"
+        if t.get("p50") is not None and floor.get("p50") is not None:
+            text += f", {(t['p50'] - floor['p50']) * 1e6:+,.0f} µs p50"
+        return text
+
+    lines += [
+        "",
+        f"- gathered qps / dnsdist qps: gatherdns-smol {ratio('smol', 'dnsdist')}, "
+        f"gatherdns-glommio {ratio('glommio', 'dnsdist')} "
+        "(each gathered query is two upstream queries; dnsdist's is one)",
+        f"- added latency over Knot direct at {k} qps: gatherdns-smol {added('smol')}; "
+        f"gatherdns-glommio {added('glommio')}; dnsdist {added('dnsdist')}",
+        f"- gatherdns-glommio / gatherdns-smol qps: UDP {ratio('glommio', 'smol')}, "
+        f"TCP 50 endpoints {ratio('glommio-tcp', 'smol-tcp')}",
+        "- CPU is the target process only (all its threads), over the saturated runs; "
+        "Knot's work for gathered queries is not in it. Figures are ratios on this machine "
+        "at this moment, not promises.",
+    ]
+    problems, warnings = [], []
+    for target, f in facts.items():
+        if f["empty_runs"]:
+            problems.append(f"{target}: {f['empty_runs']} dnsperf run(s) got no reply at all")
+        if f["not_noerror"] and args.strict:
+            problems.append(f"{target}: {f['not_noerror']} replies were not NOERROR")
+        elif f["not_noerror"]:
+            warnings.append(f"{target}: {f['not_noerror']} replies were not NOERROR")
+        short = f"{target}: replies shorter than a full answer on average (partial or errors)"
+        if f["short"] and args.strict:
+            problems.append(short)
+        elif f["short"]:
+            warnings.append(short)
+    missing = [t for t in TARGETS if t not in facts]
+    if missing:
+        problems.append(f"no runs for {', '.join(missing)}")
+    if warnings:
+        lines += ["", "Warnings (the servers' logs are in logs/):"]
+        lines += [f"- {w}" for w in warnings]
+    if problems:
+        lines += ["", "Checks failed:"]
+        lines += [f"- {p}" for p in problems]
+    print("\n".join(lines))
+    for p in problems:
+        print(f"[load] check failed: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
