@@ -286,6 +286,14 @@ fn the_reload_directive_picks_up_an_edit_without_a_signal() {
             thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(target, "x-demo-service-0", "the edit was not picked up");
+        // The main thread prints "complete" once every executor has installed it, which can
+        // be a moment after the first executor answers with the new names.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while server.stdout().matches("Reloading complete").count() <= reloads
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(20));
+        }
         let stdout = server.stdout();
         assert!(stdout.contains("\n[INFO] Reloading\n"), "{stdout}");
         assert_eq!(stdout.matches("Reloading complete").count(), reloads + 1);
