@@ -26,10 +26,10 @@ use crate::dns_client::{udp_exchange, QuerySpec};
 pub const BINARIES: &[&str] = &["gatherdns-smol", "gatherdns-glommio"];
 
 /// Executors of gatherdns-glommio in the shared suite, unless a test passes `-threads` itself;
-/// `GATHERDNS_GLOMMIO_THREADS` overrides it (the suite passes with 2 on a quiet machine). One,
-/// because a fresh-clone CI run with 2 saw one executor answer nothing for over 5 s while the
-/// whole suite competed for 2 CPUs (no log line, no reply): the glommio stall under CPU
-/// starvation that is not understood yet. The multi-executor behaviour (shared health
+/// `GATHERDNS_GLOMMIO_THREADS` overrides it (the suite passed a dozen times with 2, also under
+/// CPU hogs). One, because a fresh-clone CI run with 2, on CPUs oversubscribed by busy loops
+/// and a compiler besides the suite, saw one executor answer nothing for over 5 s (no log line,
+/// no reply): a glommio stall not understood yet, which CI must not depend on. The multi-executor behaviour (shared health
 /// verdicts, spreading, pipelined TCP) is tested in e2e/glommio.rs.
 const GLOMMIO_SUITE_THREADS: &str = "1";
 
