@@ -88,39 +88,39 @@ fn unspecified() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
-/// Headers for sending, reused for every batch.
+/// Headers and addresses for sending, reused for every batch: sending allocates nothing.
 pub(crate) struct Sender {
     headers: MultiHeaders<SockaddrStorage>,
+    addrs: Vec<Option<SockaddrStorage>>,
 }
 
 impl Sender {
     pub(crate) fn new() -> Sender {
         Sender {
             headers: MultiHeaders::preallocate(BATCH, None),
+            addrs: Vec::with_capacity(BATCH),
         }
     }
 
     /// Sends up to a batch of `(destination, payload)` without waiting. Returns how many of
     /// the first ones went out; `WouldBlock` when the socket buffer is full at once.
-    pub(crate) fn send(
+    pub(crate) fn send<'a>(
         &mut self,
         socket: &UdpSocket,
-        datagrams: &[(SocketAddr, Bytes)],
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) -> io::Result<usize> {
-        let datagrams = &datagrams[..datagrams.len().min(BATCH)];
-        let iovs: Vec<[io::IoSlice<'_>; 1]> = datagrams
-            .iter()
-            .map(|(_, payload)| [io::IoSlice::new(payload)])
-            .collect();
-        let addrs: Vec<Option<SockaddrStorage>> = datagrams
-            .iter()
-            .map(|(to, _)| Some(SockaddrStorage::from(*to)))
-            .collect();
+        let mut iovs = [[io::IoSlice::new(&[])]; BATCH];
+        self.addrs.clear();
+        for ((to, payload), iov) in datagrams.into_iter().zip(iovs.iter_mut()) {
+            *iov = [io::IoSlice::new(payload)];
+            self.addrs.push(Some(SockaddrStorage::from(to)));
+        }
+        let count = self.addrs.len();
         let sent = sendmmsg(
             socket.as_raw_fd(),
             &mut self.headers,
-            &iovs,
-            addrs,
+            &iovs[..count],
+            &self.addrs,
             [],
             MsgFlags::MSG_DONTWAIT,
         )
@@ -141,7 +141,8 @@ mod tests {
         let datagrams: Vec<(SocketAddr, Bytes)> = (0..5u8)
             .map(|i| (to, Bytes::from(vec![i; 10 + usize::from(i)])))
             .collect();
-        assert_eq!(Sender::new().send(&tx, &datagrams).unwrap(), 5);
+        let batch = datagrams.iter().map(|(to, payload)| (*to, &payload[..]));
+        assert_eq!(Sender::new().send(&tx, batch).unwrap(), 5);
         let mut receiver = Receiver::new();
         let mut got = Vec::new();
         for _ in 0..100 {

@@ -240,8 +240,10 @@ impl Driver {
         for _ in 0..FLUSH_ROUNDS {
             let now = Instant::now();
             more |= drive::drain(&mut self.gateway.borrow_mut(), now, &mut Outputs(self));
-            let queued = self.outbox.borrow_mut().take();
-            let failures = udp::Outbox::flush(queued, self, &mut self.sender.borrow_mut());
+            let failures = self
+                .outbox
+                .borrow_mut()
+                .flush(self, &mut self.sender.borrow_mut());
             if failures.is_empty() {
                 break;
             }

@@ -79,7 +79,7 @@ pub(crate) struct Outbox {
     queued: Vec<Queued>,
 }
 
-pub(crate) struct Queued {
+struct Queued {
     socket: Rc<Async<UdpSocket>>,
     to: SocketAddr,
     payload: Bytes,
@@ -103,38 +103,38 @@ impl Outbox {
         });
     }
 
-    /// Sends what is queued. What a socket cannot take now goes the one-by-one way, which
-    /// waits for room in the background (bounded); sub-queries that cannot be sent at all
-    /// are returned, for the gateway to hear of.
+    /// Sends what is queued, a batch per system call and socket, and empties the outbox
+    /// (keeping its allocation). What a socket cannot take now goes the one-by-one way,
+    /// which waits for room in the background (bounded); sub-queries that cannot be sent at
+    /// all are returned, for the gateway to hear of.
     pub(crate) fn flush(
-        queued: Vec<Queued>,
+        &mut self,
         driver: &Rc<Driver>,
         sender: &mut batch::Sender,
     ) -> Vec<(AttemptId, UpstreamFailure)> {
         let mut failures = Vec::new();
-        let mut rest = queued;
-        while let Some(first) = rest.first() {
-            let socket = first.socket.clone();
-            // This socket's datagrams, in order; the others wait for their own round.
-            let (mine, others): (Vec<_>, Vec<_>) = rest
-                .into_iter()
-                .partition(|q| Rc::ptr_eq(&q.socket, &socket));
-            rest = others;
-            let datagrams: Vec<(SocketAddr, Bytes)> =
-                mine.iter().map(|q| (q.to, q.payload.clone())).collect();
+        // Each socket's datagrams together, in their order (the sort is stable).
+        self.queued.sort_by_key(|q| Rc::as_ptr(&q.socket) as usize);
+        for run in self
+            .queued
+            .chunk_by(|a, b| Rc::ptr_eq(&a.socket, &b.socket))
+        {
+            let socket = run[0].socket.get_ref();
             let mut sent = 0;
-            while sent < datagrams.len() {
-                match sender.send(socket.get_ref(), &datagrams[sent..]) {
+            while sent < run.len() {
+                let batch = run[sent..].iter().map(|q| (q.to, &q.payload[..]));
+                match sender.send(socket, batch) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => sent += n,
                 }
             }
-            for q in mine.into_iter().skip(sent) {
+            for q in &run[sent..] {
+                let (socket, payload) = (q.socket.clone(), q.payload.clone());
                 match q.attempt {
-                    None => send_reply(driver, &q.socket, &driver.udp_backlog(), q.to, q.payload),
+                    None => send_reply(driver, &socket, &driver.udp_backlog(), q.to, payload),
                     Some(attempt) => {
                         if let Err(failure) =
-                            upstream::send_udp_now(driver, q.socket, attempt, q.to, q.payload)
+                            upstream::send_udp_now(driver, socket, attempt, q.to, payload)
                         {
                             failures.push((attempt, failure));
                         }
@@ -142,12 +142,8 @@ impl Outbox {
                 }
             }
         }
+        self.queued.clear();
         failures
-    }
-
-    /// Takes what is queued, leaving the outbox empty for the next drain.
-    pub(crate) fn take(&mut self) -> Vec<Queued> {
-        std::mem::take(&mut self.queued)
     }
 }
 
