@@ -104,10 +104,16 @@ fn perform(driver: &Rc<Driver>) -> Vec<(AttemptId, UpstreamFailure)> {
     }
 }
 
+/// Reports failures to the gateway as one input: one drain for a connection's worth of them.
 fn report(driver: &Rc<Driver>, failures: Vec<(AttemptId, UpstreamFailure)>) {
-    for (attempt, failure) in failures {
-        driver.handle(|gateway, now| gateway.handle_upstream_failure(now, attempt, failure));
+    if failures.is_empty() {
+        return;
     }
+    driver.handle(|gateway, now| {
+        for (attempt, failure) in failures {
+            gateway.handle_upstream_failure(now, attempt, failure);
+        }
+    });
 }
 
 /// Tells the pool, runs what it decides and reports the failures.
