@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::answer::synthesised_soa_ns;
 use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
 use crate::error::ConfigError;
-use crate::gateway_ip::GatewayIpRt;
 use crate::hosts::HostsRt;
 use crate::mcs::McsRt;
+use crate::multicluster_gw::MulticlusterGwRt;
 use crate::routing::{ClusterNames, Naming};
 use crate::upstream::Pool;
 use crate::wire::{Name, Record};
@@ -87,7 +87,7 @@ pub(crate) struct ForwardRt {
 pub(crate) struct Block {
     pub(crate) gather: Option<GatherRt>,
     pub(crate) hosts: Option<HostsRt>,
-    pub(crate) gateway_ip: Option<GatewayIpRt>,
+    pub(crate) multicluster_gw: Option<MulticlusterGwRt>,
     pub(crate) multicluster: Option<McsRt>,
     pub(crate) zones: Vec<Zone>,
     pub(crate) forwards: Vec<ForwardRt>,
@@ -127,7 +127,7 @@ impl Block {
         let mut block = Block {
             gather: None,
             hosts: None,
-            gateway_ip: None,
+            multicluster_gw: None,
             multicluster: None,
             zones,
             forwards,
@@ -152,10 +152,10 @@ impl Block {
                 .map_err(|e| ConfigError::at(&h.location, format!("hosts: {e}")))?;
             block.hosts = Some(hosts);
         }
-        if let Some(g) = &config.gateway_ip {
-            let gateway_ip = GatewayIpRt::new(g, serial)
+        if let Some(g) = &config.multicluster_gw {
+            let multicluster_gw = MulticlusterGwRt::new(g, serial)
                 .map_err(|e| ConfigError::at(&g.location, format!("multicluster_gw: {e}")))?;
-            block.gateway_ip = Some(gateway_ip);
+            block.multicluster_gw = Some(multicluster_gw);
         }
         Ok(block)
     }

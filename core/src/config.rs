@@ -67,7 +67,7 @@ pub struct ServerBlock {
     /// `multicluster` (at most one per block).
     pub multicluster: Option<Multicluster>,
     /// `multicluster_gw` (at most one per block).
-    pub gateway_ip: Option<GatewayIp>,
+    pub multicluster_gw: Option<MulticlusterGw>,
     /// `log`: one line per query.
     pub log: bool,
     /// `errors`: log failures.
@@ -288,7 +288,7 @@ pub struct Multicluster {
 
 /// `multicluster_gw ZONE… { gateway_ip IP…; fallthrough }`.
 #[derive(Clone, Debug)]
-pub struct GatewayIp {
+pub struct MulticlusterGw {
     /// The zones answered.
     pub zones: Vec<Name>,
     /// The gateway addresses, in file order.

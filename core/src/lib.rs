@@ -66,7 +66,6 @@ pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
-mod gateway_ip;
 mod gather;
 mod generation;
 mod hosts;
@@ -74,6 +73,7 @@ mod hosts_file;
 pub mod loader;
 mod mcs;
 pub mod metrics;
+mod multicluster_gw;
 mod pending;
 pub mod reload;
 mod respond;

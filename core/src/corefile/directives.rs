@@ -87,7 +87,7 @@ pub(crate) fn server_block(
         files: Vec::new(),
         hosts: None,
         multicluster: None,
-        gateway_ip: None,
+        multicluster_gw: None,
         log: false,
         errors: false,
         bufsize: defaults::BUFSIZE,
@@ -147,9 +147,9 @@ pub(crate) fn server_block(
                 block.multicluster = Some(mc);
             }
             "multicluster_gw" => {
-                let gw = multicluster::parse_gateway(directive, &mut cx)?;
-                once(name, &block.gateway_ip.as_ref().map(|g| &g.location))?;
-                block.gateway_ip = Some(gw);
+                let gw = multicluster::parse_multicluster_gw(directive, &mut cx)?;
+                once(name, &block.multicluster_gw.as_ref().map(|g| &g.location))?;
+                block.multicluster_gw = Some(gw);
             }
             "bind" => {
                 for ip in bind(directive)? {

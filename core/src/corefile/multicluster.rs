@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::directives::{fqdn, Context};
 use super::options::{fallthrough, flag, own_zones, set_once};
 use super::parser::{RawDirective, Token};
-use crate::config::{Fallthrough, GatewayIp, Location, McsCluster, Multicluster, ServerBlock};
+use crate::config::{Fallthrough, Location, McsCluster, Multicluster, MulticlusterGw, ServerBlock};
 use crate::error::ConfigError;
 use crate::wire::Name;
 
@@ -170,10 +170,10 @@ pub(crate) fn check_sources(block: &ServerBlock) -> Result<(), ConfigError> {
 }
 
 /// Parses one `multicluster_gw` directive.
-pub(crate) fn parse_gateway(
+pub(crate) fn parse_multicluster_gw(
     directive: &RawDirective,
     cx: &mut Context<'_>,
-) -> Result<GatewayIp, ConfigError> {
+) -> Result<MulticlusterGw, ConfigError> {
     let at = &directive.name;
     let zones = own_zones(&directive.args, cx, "multicluster_gw")?;
     let mut ips: Option<(Vec<IpAddr>, Location)> = None;
@@ -209,7 +209,7 @@ pub(crate) fn parse_gateway(
              (the original plugin's default, 1.2.3.4, is a placeholder)",
         ));
     };
-    Ok(GatewayIp {
+    Ok(MulticlusterGw {
         zones,
         ips,
         fallthrough: fall.map(|(f, _)| f),

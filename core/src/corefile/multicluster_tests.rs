@@ -170,7 +170,7 @@ fn multicluster_gw_is_read() {
     let text = "svc.clusterset.local {\n  multicluster_gw {\n    gateway_ip 10.1.0.1 fd00::1 10.1.0.1\n    fallthrough\n  }\n}";
     let config = parse_with(&MemLoader::new(), text).expect("valid");
     let g = config.servers[0]
-        .gateway_ip
+        .multicluster_gw
         .as_ref()
         .expect("multicluster_gw");
     assert_eq!(g.zones, vec![name("svc.clusterset.local.")]);

@@ -19,7 +19,7 @@ use crate::wire::{ClientQuery, Ede, Name, Rcode, Rtype};
 pub(crate) enum Stage {
     Gathersrv,
     Hosts,
-    GatewayIp,
+    MulticlusterGw,
     Multicluster,
     File,
     Forward,
@@ -28,7 +28,7 @@ pub(crate) enum Stage {
 const ORDER: [Stage; 6] = [
     Stage::Gathersrv,
     Stage::Hosts,
-    Stage::GatewayIp,
+    Stage::MulticlusterGw,
     Stage::Multicluster,
     Stage::File,
     Stage::Forward,
@@ -135,8 +135,8 @@ impl Block {
                 _ => Decision::Pass,
             },
             Stage::Hosts => reply_or_pass(self.hosts.as_ref().and_then(|h| h.lookup(qname, qtype))),
-            Stage::GatewayIp => reply_or_pass(
-                self.gateway_ip
+            Stage::MulticlusterGw => reply_or_pass(
+                self.multicluster_gw
                     .as_ref()
                     .and_then(|g| g.lookup(qname, qtype)),
             ),
@@ -166,7 +166,10 @@ impl Block {
                 .as_ref()
                 .is_some_and(|g| qname.is_at_or_below(&g.domain)),
             Stage::Hosts => self.hosts.as_ref().is_some_and(|h| h.covers(qname, qtype)),
-            Stage::GatewayIp => self.gateway_ip.as_ref().is_some_and(|g| g.covers(qname)),
+            Stage::MulticlusterGw => self
+                .multicluster_gw
+                .as_ref()
+                .is_some_and(|g| g.covers(qname)),
             Stage::Multicluster => self.multicluster.as_ref().is_some_and(|m| m.covers(qname)),
             Stage::File => self.zone_for(qname).is_some(),
             Stage::Forward => self.forward_for(qname).is_some(),
@@ -176,7 +179,7 @@ impl Block {
     fn fallthrough(&self, stage: Stage) -> Option<&Fallthrough> {
         match stage {
             Stage::Hosts => self.hosts.as_ref()?.fallthrough.as_ref(),
-            Stage::GatewayIp => self.gateway_ip.as_ref()?.fallthrough.as_ref(),
+            Stage::MulticlusterGw => self.multicluster_gw.as_ref()?.fallthrough.as_ref(),
             Stage::Multicluster => self.multicluster.as_ref()?.fallthrough.as_ref(),
             Stage::Gathersrv | Stage::File | Stage::Forward => None,
         }

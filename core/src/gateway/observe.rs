@@ -140,7 +140,7 @@ impl Gateway {
         self.recorder.answered_by(match stage {
             Stage::Gathersrv => Plugin::Gathersrv,
             Stage::Hosts => Plugin::Hosts,
-            Stage::GatewayIp => Plugin::GatewayIp,
+            Stage::MulticlusterGw => Plugin::MulticlusterGw,
             Stage::Multicluster => Plugin::Multicluster,
             Stage::File => Plugin::File,
             Stage::Forward => Plugin::Forward,

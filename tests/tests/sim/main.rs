@@ -5,12 +5,12 @@
 
 mod deadlines;
 mod fixtures;
-mod gateway_ip;
 mod gather;
 mod hosts;
 mod hygiene;
 mod metrics;
 mod multicluster;
+mod multicluster_gw;
 mod reload;
 mod resilience;
 mod truncation;

@@ -5,14 +5,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::answer::{synthesised_soa_ns, Answer};
-use crate::config::{Fallthrough, GatewayIp};
+use crate::config::{Fallthrough, MulticlusterGw};
 use crate::wire::{Name, NameError, Record, Rtype};
 
 /// TTL of every answer, as the original's.
 const TTL: u32 = 5;
 
 /// A `multicluster_gw` directive at run time.
-pub(crate) struct GatewayIpRt {
+pub(crate) struct MulticlusterGwRt {
     /// Each zone with its SOA and NS.
     zones: Vec<(Name, Record, Record)>,
     v4: Vec<Ipv4Addr>,
@@ -20,8 +20,8 @@ pub(crate) struct GatewayIpRt {
     pub(crate) fallthrough: Option<Fallthrough>,
 }
 
-impl GatewayIpRt {
-    pub(crate) fn new(config: &GatewayIp, serial: u32) -> Result<GatewayIpRt, NameError> {
+impl MulticlusterGwRt {
+    pub(crate) fn new(config: &MulticlusterGw, serial: u32) -> Result<MulticlusterGwRt, NameError> {
         let zones = config
             .zones
             .iter()
@@ -35,7 +35,7 @@ impl GatewayIpRt {
             IpAddr::V6(a) => Some(*a),
             IpAddr::V4(_) => None,
         });
-        Ok(GatewayIpRt {
+        Ok(MulticlusterGwRt {
             zones,
             v4: v4.collect(),
             v6: v6.collect(),
@@ -89,17 +89,21 @@ mod tests {
     use super::*;
     use crate::wire::Rcode;
 
-    fn gw(ips: &[&str]) -> GatewayIpRt {
-        let config = GatewayIp {
+    fn gw(ips: &[&str]) -> MulticlusterGwRt {
+        let config = MulticlusterGw {
             zones: vec![Name::parse("svc.clusterset.local.").expect("valid")],
             ips: ips.iter().map(|ip| ip.parse().expect("ip")).collect(),
             fallthrough: None,
             location: Default::default(),
         };
-        GatewayIpRt::new(&config, 1).expect("fits")
+        MulticlusterGwRt::new(&config, 1).expect("fits")
     }
 
-    fn ask(g: &GatewayIpRt, name: &str, qtype: Rtype) -> Option<(Rcode, Vec<String>, Vec<String>)> {
+    fn ask(
+        g: &MulticlusterGwRt,
+        name: &str,
+        qtype: Rtype,
+    ) -> Option<(Rcode, Vec<String>, Vec<String>)> {
         let show = |rs: &[Record]| rs.iter().map(ToString::to_string).collect::<Vec<_>>();
         g.lookup(&Name::parse(name).expect("valid"), qtype)
             .map(|a| (a.rcode, show(&a.answer), show(&a.authority)))
