@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::answer::synthesised_soa_ns;
 use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
 use crate::error::ConfigError;
-use crate::hosts::HostsRt;
-use crate::mcs::McsRt;
-use crate::multicluster_gw::MulticlusterGwRt;
+use crate::hosts::CompiledHosts;
+use crate::mcs::CompiledMulticluster;
+use crate::multicluster_gw::CompiledMulticlusterGw;
 use crate::routing::{ClusterNames, Naming};
 use crate::upstream::Pool;
 use crate::wire::{Name, Record};
@@ -24,7 +24,7 @@ pub(crate) enum Source {
     Zone(usize),
 }
 
-pub(crate) struct ClusterRt {
+pub(crate) struct CompiledCluster {
     pub(crate) suffix: Name,
     /// The cluster's prefix (gathersrv) or cluster ID (multicluster).
     pub(crate) mark: Vec<u8>,
@@ -33,10 +33,10 @@ pub(crate) struct ClusterRt {
 
 /// One distributed domain gathered from the clusters: gathersrv's, or one zone of
 /// multicluster's. The naming scheme is all that differs between the two.
-pub(crate) struct GatherRt {
+pub(crate) struct CompiledGather {
     pub(crate) naming: Naming,
     pub(crate) domain: Name,
-    pub(crate) clusters: Vec<ClusterRt>,
+    pub(crate) clusters: Vec<CompiledCluster>,
     pub(crate) timeout: Duration,
     pub(crate) cluster_timeout: Duration,
     /// SOA for negative answers and apex SOA queries.
@@ -45,7 +45,7 @@ pub(crate) struct GatherRt {
     pub(crate) ns: Record,
 }
 
-impl GatherRt {
+impl CompiledGather {
     pub(crate) fn cluster_names(&self) -> Vec<ClusterNames<'_>> {
         self.clusters
             .iter()
@@ -79,18 +79,18 @@ struct GatherSpec<'a> {
 }
 
 /// A `forward` of the block: its zone and its pool in the gateway's pool table.
-pub(crate) struct ForwardRt {
+pub(crate) struct CompiledForward {
     pub(crate) from: Name,
     pub(crate) pool: usize,
 }
 
 pub(crate) struct Block {
-    pub(crate) gather: Option<GatherRt>,
-    pub(crate) hosts: Option<HostsRt>,
-    pub(crate) multicluster_gw: Option<MulticlusterGwRt>,
-    pub(crate) multicluster: Option<McsRt>,
+    pub(crate) gather: Option<CompiledGather>,
+    pub(crate) hosts: Option<CompiledHosts>,
+    pub(crate) multicluster_gw: Option<CompiledMulticlusterGw>,
+    pub(crate) multicluster: Option<CompiledMulticluster>,
     pub(crate) zones: Vec<Zone>,
-    pub(crate) forwards: Vec<ForwardRt>,
+    pub(crate) forwards: Vec<CompiledForward>,
     pub(crate) log: bool,
     pub(crate) errors: bool,
     /// The EDNS UDP size we advertise and the cap on UDP replies (`bufsize`).
@@ -113,12 +113,12 @@ impl Block {
             })?;
             zones.push(zone);
         }
-        let forwards: Vec<ForwardRt> = config
+        let forwards: Vec<CompiledForward> = config
             .forwards
             .iter()
             .map(|f| {
                 pools.push(Pool::new(f));
-                ForwardRt {
+                CompiledForward {
                     from: f.from.clone(),
                     pool: pools.len() - 1,
                 }
@@ -137,30 +137,34 @@ impl Block {
             prometheus: config.ops.prometheus.is_some(),
         };
         if let Some(g) = config.gathers.first() {
-            block.gather = Some(block.gather_rt(&gathersrv_spec(g), serial)?);
+            block.gather = Some(block.compile_gather(&gathersrv_spec(g), serial)?);
         }
         if let Some(m) = &config.multicluster {
             let sets = m
                 .zones
                 .iter()
-                .map(|zone| block.gather_rt(&multicluster_spec(m, zone), serial))
+                .map(|zone| block.compile_gather(&multicluster_spec(m, zone), serial))
                 .collect::<Result<Vec<_>, _>>()?;
-            block.multicluster = Some(McsRt::new(m, sets));
+            block.multicluster = Some(CompiledMulticluster::new(m, sets));
         }
         if let Some(h) = &config.hosts {
-            let hosts = HostsRt::new(h, serial)
+            let hosts = CompiledHosts::new(h, serial)
                 .map_err(|e| ConfigError::at(&h.location, format!("hosts: {e}")))?;
             block.hosts = Some(hosts);
         }
         if let Some(g) = &config.multicluster_gw {
-            let multicluster_gw = MulticlusterGwRt::new(g, serial)
+            let multicluster_gw = CompiledMulticlusterGw::new(g, serial)
                 .map_err(|e| ConfigError::at(&g.location, format!("multicluster_gw: {e}")))?;
             block.multicluster_gw = Some(multicluster_gw);
         }
         Ok(block)
     }
 
-    fn gather_rt(&self, spec: &GatherSpec<'_>, serial: u32) -> Result<GatherRt, ConfigError> {
+    fn compile_gather(
+        &self,
+        spec: &GatherSpec<'_>,
+        serial: u32,
+    ) -> Result<CompiledGather, ConfigError> {
         let directive = spec.directive;
         let mut clusters = Vec::with_capacity(spec.clusters.len());
         for (suffix, mark) in &spec.clusters {
@@ -173,7 +177,7 @@ impl Block {
                     ),
                 )
             })?;
-            clusters.push(ClusterRt {
+            clusters.push(CompiledCluster {
                 suffix: (*suffix).clone(),
                 mark: mark.to_vec(),
                 source,
@@ -181,7 +185,7 @@ impl Block {
         }
         let (soa, ns) = synthesised_soa_ns(spec.domain, spec.negative_ttl, serial)
             .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
-        Ok(GatherRt {
+        Ok(CompiledGather {
             naming: spec.naming,
             domain: spec.domain.clone(),
             clusters,
@@ -193,7 +197,7 @@ impl Block {
     }
 
     /// The gathering a query of `set` belongs to.
-    pub(crate) fn gather_set(&self, set: GatherSet) -> Option<&GatherRt> {
+    pub(crate) fn gather_set(&self, set: GatherSet) -> Option<&CompiledGather> {
         match set {
             GatherSet::Gathersrv => self.gather.as_ref(),
             GatherSet::Multicluster(zone) => self.multicluster.as_ref()?.sets.get(zone),

@@ -63,8 +63,8 @@ fn push_new<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
     fresh
 }
 
-/// A `hosts` directive at run time: its options and the table it answers from.
-pub(crate) struct HostsRt {
+/// A `hosts` directive, compiled: its options and the table it answers from.
+pub(crate) struct CompiledHosts {
     pub(crate) path: PathBuf,
     pub(crate) reload: Duration,
     pub(crate) fallthrough: Option<Fallthrough>,
@@ -77,8 +77,8 @@ pub(crate) struct HostsRt {
     soas: Vec<Record>,
 }
 
-impl HostsRt {
-    pub(crate) fn new(config: &Hosts, serial: u32) -> Result<HostsRt, NameError> {
+impl CompiledHosts {
+    pub(crate) fn new(config: &Hosts, serial: u32) -> Result<CompiledHosts, NameError> {
         // Negative answers are cached briefly: the table may change at the next reload.
         let negative_ttl = config.ttl.min(defaults::NEGATIVE_TTL);
         let soas = config
@@ -86,7 +86,7 @@ impl HostsRt {
             .iter()
             .map(|o| synthesised_soa_ns(o, negative_ttl, serial).map(|(soa, _)| soa))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(HostsRt {
+        Ok(CompiledHosts {
             path: config.path.clone(),
             reload: config.reload,
             fallthrough: config.fallthrough.clone(),
@@ -100,7 +100,7 @@ impl HostsRt {
     }
 
     /// The table a new text of the file gives, with the inline entries; the table in
-    /// service is untouched until [`HostsRt::install`].
+    /// service is untouched until [`CompiledHosts::install`].
     pub(crate) fn table_for(&self, text: &str) -> Result<Table, HostsLineError> {
         let entries = parse_hosts(text, &self.origins)?;
         Ok(Table::new(entries.iter().chain(&self.inline)))
@@ -197,7 +197,7 @@ mod tests {
         Name::parse(s).expect("valid")
     }
 
-    fn hosts(file: &str, inline: &[&str], no_reverse: bool) -> HostsRt {
+    fn hosts(file: &str, inline: &[&str], no_reverse: bool) -> CompiledHosts {
         let origins = vec![n("example.org.")];
         let inline = inline
             .iter()
@@ -218,10 +218,10 @@ mod tests {
             fallthrough: None,
             location: Default::default(),
         };
-        HostsRt::new(&config, 1).expect("fits")
+        CompiledHosts::new(&config, 1).expect("fits")
     }
 
-    fn ask(h: &HostsRt, name: &str, qtype: Rtype) -> Option<(Rcode, Vec<String>, usize)> {
+    fn ask(h: &CompiledHosts, name: &str, qtype: Rtype) -> Option<(Rcode, Vec<String>, usize)> {
         h.lookup(&n(name), qtype).map(|a| {
             let shown = a.answer.iter().map(ToString::to_string).collect();
             (a.rcode, shown, a.authority.len())

@@ -3,7 +3,7 @@
 //! NXDOMAIN), `dns-version`, the apex SOA and NS, and `noendpoints`.
 
 use crate::answer::Answer;
-use crate::block::GatherRt;
+use crate::block::CompiledGather;
 use crate::config::{Fallthrough, Multicluster};
 use crate::wire::{Name, Rcode, Record, Rtype};
 
@@ -11,9 +11,9 @@ use crate::wire::{Name, Rcode, Record, Rtype};
 const DNS_VERSION: &str = "1.1.0";
 const DNS_VERSION_TTL: u32 = 28800;
 
-/// A `multicluster` directive at run time: one gathering per zone.
-pub(crate) struct McsRt {
-    pub(crate) sets: Vec<GatherRt>,
+/// A `multicluster` directive, compiled: one gathering per zone.
+pub(crate) struct CompiledMulticluster {
+    pub(crate) sets: Vec<CompiledGather>,
     pub(crate) noendpoints: bool,
     pub(crate) fallthrough: Option<Fallthrough>,
 }
@@ -26,9 +26,9 @@ pub(crate) enum McsStep {
     Gather(usize),
 }
 
-impl McsRt {
-    pub(crate) fn new(config: &Multicluster, sets: Vec<GatherRt>) -> McsRt {
-        McsRt {
+impl CompiledMulticluster {
+    pub(crate) fn new(config: &Multicluster, sets: Vec<CompiledGather>) -> CompiledMulticluster {
+        CompiledMulticluster {
             sets,
             noendpoints: config.noendpoints,
             fallthrough: config.fallthrough.clone(),
@@ -120,7 +120,7 @@ fn is_endpoint_name(name: &Name, zone: &Name) -> bool {
 }
 
 /// The zone apex: SOA and NS are ours, everything else is NODATA.
-fn apex(g: &GatherRt, qname: &Name, qtype: Rtype) -> Answer {
+fn apex(g: &CompiledGather, qname: &Name, qtype: Rtype) -> Answer {
     let records = match qtype {
         Rtype::SOA => vec![g.soa.with_owner(qname.clone())],
         Rtype::NS => vec![g.ns.with_owner(qname.clone())],
@@ -142,7 +142,7 @@ fn rfc8482(qname: &Name) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::{ClusterRt, Source};
+    use crate::block::{CompiledCluster, Source};
     use crate::routing::Naming;
     use std::time::Duration;
 
@@ -150,15 +150,15 @@ mod tests {
         Name::parse(s).expect("valid")
     }
 
-    fn mcs(noendpoints: bool) -> McsRt {
+    fn mcs(noendpoints: bool) -> CompiledMulticluster {
         let zone = n("clusterset.local.");
         let (soa, ns) = crate::answer::synthesised_soa_ns(&zone, 5, 1).expect("fits");
-        let cluster = |s: &str, id: &str| ClusterRt {
+        let cluster = |s: &str, id: &str| CompiledCluster {
             suffix: n(s),
             mark: id.as_bytes().to_vec(),
             source: Source::Forward(0),
         };
-        let set = GatherRt {
+        let set = CompiledGather {
             naming: Naming::ClusterLabel,
             domain: zone,
             clusters: vec![
@@ -170,7 +170,7 @@ mod tests {
             soa,
             ns,
         };
-        McsRt {
+        CompiledMulticluster {
             sets: vec![set],
             noendpoints,
             fallthrough: None,
@@ -178,7 +178,7 @@ mod tests {
     }
 
     /// `gather`, or the RCODE and answer of a local reply.
-    fn step(m: &McsRt, name: &str, qtype: Rtype) -> String {
+    fn step(m: &CompiledMulticluster, name: &str, qtype: Rtype) -> String {
         match m.step(&n(name), qtype) {
             None => "not ours".into(),
             Some(McsStep::Gather(zone)) => format!("gather {zone}"),

@@ -11,8 +11,8 @@ use crate::wire::{Name, NameError, Record, Rtype};
 /// TTL of every answer, as the original's.
 const TTL: u32 = 5;
 
-/// A `multicluster_gw` directive at run time.
-pub(crate) struct MulticlusterGwRt {
+/// A `multicluster_gw` directive, compiled.
+pub(crate) struct CompiledMulticlusterGw {
     /// Each zone with its SOA and NS.
     zones: Vec<(Name, Record, Record)>,
     v4: Vec<Ipv4Addr>,
@@ -20,8 +20,11 @@ pub(crate) struct MulticlusterGwRt {
     pub(crate) fallthrough: Option<Fallthrough>,
 }
 
-impl MulticlusterGwRt {
-    pub(crate) fn new(config: &MulticlusterGw, serial: u32) -> Result<MulticlusterGwRt, NameError> {
+impl CompiledMulticlusterGw {
+    pub(crate) fn new(
+        config: &MulticlusterGw,
+        serial: u32,
+    ) -> Result<CompiledMulticlusterGw, NameError> {
         let zones = config
             .zones
             .iter()
@@ -35,7 +38,7 @@ impl MulticlusterGwRt {
             IpAddr::V6(a) => Some(*a),
             IpAddr::V4(_) => None,
         });
-        Ok(MulticlusterGwRt {
+        Ok(CompiledMulticlusterGw {
             zones,
             v4: v4.collect(),
             v6: v6.collect(),
@@ -89,18 +92,18 @@ mod tests {
     use super::*;
     use crate::wire::Rcode;
 
-    fn gw(ips: &[&str]) -> MulticlusterGwRt {
+    fn gw(ips: &[&str]) -> CompiledMulticlusterGw {
         let config = MulticlusterGw {
             zones: vec![Name::parse("svc.clusterset.local.").expect("valid")],
             ips: ips.iter().map(|ip| ip.parse().expect("ip")).collect(),
             fallthrough: None,
             location: Default::default(),
         };
-        MulticlusterGwRt::new(&config, 1).expect("fits")
+        CompiledMulticlusterGw::new(&config, 1).expect("fits")
     }
 
     fn ask(
-        g: &MulticlusterGwRt,
+        g: &CompiledMulticlusterGw,
         name: &str,
         qtype: Rtype,
     ) -> Option<(Rcode, Vec<String>, Vec<String>)> {

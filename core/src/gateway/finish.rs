@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::Gateway;
 use crate::answer::Answer;
-use crate::block::{GatherRt, GatherSet};
+use crate::block::{CompiledGather, GatherSet};
 use crate::event::Event;
 use crate::gather::{self, MergeQuery, Outcome};
 use crate::generation::Ref;
@@ -177,7 +177,7 @@ fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool)
 
 /// Answers the distributed domain gives itself: SOA and NS at the apex, and RFC 8482's
 /// minimal reply to ANY.
-pub(super) fn synthesised(g: &GatherRt, query: &ClientQuery) -> Option<Answer> {
+pub(super) fn synthesised(g: &CompiledGather, query: &ClientQuery) -> Option<Answer> {
     let apex = query.qname == g.domain;
     let record: Record = match query.qtype {
         Rtype::SOA if apex => g.soa.with_owner(query.qname.clone()),
