@@ -11,7 +11,7 @@ use crate::hosts::CompiledHosts;
 use crate::mcs::CompiledMulticluster;
 use crate::multicluster_gw::CompiledMulticlusterGw;
 use crate::routing::{ClusterNames, Naming};
-use crate::upstream::Pool;
+use crate::upstream_pool::Pool;
 use crate::wire::{Name, Record};
 use crate::zone::Zone;
 

@@ -82,7 +82,7 @@ pub mod startup;
 pub mod tcp_pool;
 mod timers;
 pub mod transmit;
-mod upstream;
+mod upstream_pool;
 pub mod wire;
 pub mod zone;
 

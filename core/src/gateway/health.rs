@@ -9,7 +9,7 @@ use crate::generation::Ref;
 use crate::pending::{Owner, Target};
 use crate::timers::TimerKey;
 use crate::transmit::{Destination, Transmit, UpstreamTransport};
-use crate::upstream::HealthChange;
+use crate::upstream_pool::HealthChange;
 use crate::wire::{write_query, Rtype, SubQuery, EDNS_UDP_SIZE};
 
 /// Probes wait at most this long for a reply, whatever the interval.

@@ -33,7 +33,7 @@ use crate::transmit::{
     AttemptId, ClientAddr, ClientTransport, Destination, Transmit, UpstreamFailure,
     UpstreamTransport,
 };
-use crate::upstream::Pool;
+use crate::upstream_pool::Pool;
 use crate::wire::{
     write_reply, Class, ClientQuery, QueryError, Rcode, ReplyHeader, UpstreamReply, EDNS_UDP_SIZE,
     MAX_MESSAGE_LEN, PLAIN_UDP_LIMIT,
