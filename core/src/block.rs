@@ -6,64 +6,15 @@ use std::time::Duration;
 
 use crate::answer::synthesised_soa_ns;
 use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
+use crate::distributed_domain::{CompiledCluster, CompiledGather, GatherSet, Source};
 use crate::error::ConfigError;
 use crate::hosts::CompiledHosts;
 use crate::mcs::CompiledMulticluster;
 use crate::multicluster_gw::CompiledMulticlusterGw;
-use crate::routing::{ClusterNames, Naming};
+use crate::routing::Naming;
 use crate::upstream_pool::Pool;
-use crate::wire::{Name, Record};
+use crate::wire::Name;
 use crate::zone::Zone;
-
-/// Where a cluster's answers come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// Index into the block's forwards.
-    Forward(usize),
-    /// Index into the block's zones.
-    Zone(usize),
-}
-
-pub(crate) struct CompiledCluster {
-    pub(crate) suffix: Name,
-    /// The cluster's prefix (gathersrv) or cluster ID (multicluster).
-    pub(crate) mark: Vec<u8>,
-    pub(crate) source: Source,
-}
-
-/// One distributed domain gathered from the clusters: gathersrv's, or one zone of
-/// multicluster's. The naming scheme is all that differs between the two.
-pub(crate) struct CompiledGather {
-    pub(crate) naming: Naming,
-    pub(crate) domain: Name,
-    pub(crate) clusters: Vec<CompiledCluster>,
-    pub(crate) timeout: Duration,
-    pub(crate) cluster_timeout: Duration,
-    /// SOA for negative answers and apex SOA queries.
-    pub(crate) soa: Record,
-    /// NS for apex NS queries.
-    pub(crate) ns: Record,
-}
-
-impl CompiledGather {
-    pub(crate) fn cluster_names(&self) -> Vec<ClusterNames<'_>> {
-        self.clusters
-            .iter()
-            .map(|c| ClusterNames {
-                suffix: &c.suffix,
-                mark: &c.mark,
-            })
-            .collect()
-    }
-}
-
-/// Which gathering of its block a gathered query belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum GatherSet {
-    Gathersrv,
-    /// The index of the zone in the `multicluster` directive.
-    Multicluster(usize),
-}
 
 /// A gathering directive in the shape both `gathersrv` and `multicluster` give.
 struct GatherSpec<'a> {

@@ -59,6 +59,7 @@ mod block;
 pub mod cli;
 pub mod config;
 pub mod corefile;
+mod distributed_domain;
 pub mod drive;
 pub mod error;
 pub mod event;

@@ -3,8 +3,8 @@
 //! NXDOMAIN), `dns-version`, the apex SOA and NS, and `noendpoints`.
 
 use crate::answer::Answer;
-use crate::block::CompiledGather;
 use crate::config::{Fallthrough, Multicluster};
+use crate::distributed_domain::CompiledGather;
 use crate::wire::{Name, Rcode, Record, Rtype};
 
 /// The schema version coredns/multicluster reports, and the TTL it gives it.
@@ -142,7 +142,7 @@ fn rfc8482(qname: &Name) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::{CompiledCluster, Source};
+    use crate::distributed_domain::{CompiledCluster, Source};
     use crate::routing::Naming;
     use std::time::Duration;
 

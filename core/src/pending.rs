@@ -9,7 +9,7 @@ use std::time::Instant;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::block::GatherSet;
+use crate::distributed_domain::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
 use crate::transmit::{AttemptId, ClientAddr, UpstreamTransport};

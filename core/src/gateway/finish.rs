@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::Gateway;
 use crate::answer::Answer;
-use crate::block::{CompiledGather, GatherSet};
+use crate::distributed_domain::{CompiledGather, GatherSet};
 use crate::event::Event;
 use crate::gather::{self, MergeQuery, Outcome};
 use crate::generation::Ref;

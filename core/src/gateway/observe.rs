@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::chain::Stage;
 use super::Gateway;
-use crate::block::{GatherSet, Source};
+use crate::distributed_domain::{GatherSet, Source};
 use crate::gather::Outcome;
 use crate::generation::Ref;
 use crate::metrics::families;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::Gateway;
 use crate::answer::Answer;
-use crate::block::{GatherSet, Source};
 use crate::config::defaults;
+use crate::distributed_domain::{GatherSet, Source};
 use crate::gather::{ClusterReply, Outcome};
 use crate::generation::Ref;
 use crate::pending::{Attempt, Kind, Owner, Part, Query, Target};
