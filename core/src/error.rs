@@ -5,7 +5,6 @@ use crate::config::Location;
 
 /// A configuration that cannot be used, with where and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ConfigError {
     /// A problem at a place in a Corefile (or a file it names).
     #[error("{location}: {message}")]

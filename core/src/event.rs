@@ -6,7 +6,6 @@ use crate::transmit::ClientAddr;
 
 /// Something worth logging or counting.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum Event {
     /// A reply was sent (emitted only for server blocks with `log`).
     QueryLogged(QueryLog),

@@ -13,7 +13,6 @@ const PREFIX_LEN: usize = 2;
 /// Why a stream cannot be decoded any further. The connection should be closed: a stream
 /// cannot be resynchronised once a frame boundary is lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum FramingError {
     /// A length prefix of zero: no DNS message is that short, so the peer is not speaking DNS.
     #[error("zero-length DNS message on a TCP stream")]
