@@ -182,7 +182,8 @@ pub struct Forward {
     pub max_fails: u32,
     /// Probing of upstreams that are down.
     pub health_check: HealthCheck,
-    /// Accepted for compatibility: gatherdns keeps no upstream connections to expire.
+    /// Accepted for compatibility and not read: pooled upstream TCP connections close after
+    /// 10 s idle, CoreDNS's default, whatever it says. The parser warns when it is given.
     pub expire: Duration,
     /// Sub-queries in flight through this forward at most; beyond it the cluster (or, for a
     /// proxied query, the client) gets a refusal at once.

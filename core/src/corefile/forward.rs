@@ -75,7 +75,7 @@ pub(crate) fn parse(
         let Some((option, args)) = line.split_first() else {
             continue;
         };
-        option_line(&mut forward, option, args)?;
+        option_line(&mut forward, option, args, cx)?;
     }
     if forward.force_tcp && forward.prefer_udp {
         cx.warn(
@@ -88,7 +88,12 @@ pub(crate) fn parse(
 }
 
 /// One line of the option block.
-fn option_line(forward: &mut Forward, option: &Token, args: &[Token]) -> Result<(), ConfigError> {
+fn option_line(
+    forward: &mut Forward,
+    option: &Token,
+    args: &[Token],
+    cx: &mut Context<'_>,
+) -> Result<(), ConfigError> {
     let name = option.text.as_str();
     let one_arg = |what: &str| -> Result<&Token, ConfigError> {
         match args {
@@ -167,7 +172,17 @@ fn option_line(forward: &mut Forward, option: &Token, args: &[Token]) -> Result<
             }
         }
         "expire" => {
-            forward.expire = duration(one_arg("a duration, e.g. 10s")?)?;
+            let arg = one_arg("a duration, e.g. 10s")?;
+            forward.expire = duration(arg)?;
+            // Accepted so that CoreDNS Corefiles load, but the pool does not read it.
+            cx.warn(
+                &option.location(),
+                format_args!(
+                    "forward: expire {} is ignored: pooled upstream TCP connections close after \
+                     10s idle (CoreDNS's default)",
+                    arg.text
+                ),
+            );
         }
         "max_concurrent" => {
             let arg = one_arg("a whole number above 0")?;

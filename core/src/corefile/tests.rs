@@ -408,6 +408,20 @@ fn forward_options_and_warnings() {
 }
 
 #[test]
+fn forward_expire_is_accepted_with_a_warning() {
+    let text = ". {\n  forward . 10.0.0.1 {\n    max_fails 3\n    expire 30s\n  }\n}";
+    let config = parse(text).expect("valid");
+    assert_eq!(
+        config.warnings,
+        vec![
+            "Corefile:4: forward: expire 30s is ignored: pooled upstream TCP connections close \
+             after 10s idle (CoreDNS's default)"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
 fn forward_errors() {
     let cases: &[(&str, &str)] = &[
         ("forward .", "Corefile:2: forward: expected FROM and at least one TO, e.g. \"forward . 10.0.0.1:53\""),
