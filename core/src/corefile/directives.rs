@@ -168,7 +168,7 @@ pub(crate) fn server_block(
                 once(name, &block.reload.as_ref().map(|r| &r.location))?;
                 block.reload = Some(settings);
             }
-            "prometheus" | "health" | "ready" => ops::parse(directive, &mut block.ops)?,
+            "prometheus" | "health" | "ready" => ops::parse(directive, &mut block.ops, &mut cx)?,
             "errors" => {
                 no_arguments(directive)?;
                 if let Some(first) = &errors_at {

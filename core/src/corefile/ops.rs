@@ -4,13 +4,17 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::directives::parse_go_duration;
+use super::directives::{parse_go_duration, Context};
 use super::parser::{RawDirective, Token};
 use crate::config::{ops_defaults, HttpEndpoint, Ops};
 use crate::error::ConfigError;
 
 /// Parses one of the three directives into the block's `ops`.
-pub(crate) fn parse(directive: &RawDirective, ops: &mut Ops) -> Result<(), ConfigError> {
+pub(crate) fn parse(
+    directive: &RawDirective,
+    ops: &mut Ops,
+    cx: &mut Context<'_>,
+) -> Result<(), ConfigError> {
     let name = &directive.name;
     let (slot, default) = match name.text.as_str() {
         "prometheus" => (&mut ops.prometheus, ops_defaults::PROMETHEUS),
@@ -43,7 +47,7 @@ pub(crate) fn parse(directive: &RawDirective, ops: &mut Ops) -> Result<(), Confi
             let (option, args) = line.split_first().expect("lines are not empty");
             match (name.text.as_str(), option.text.as_str()) {
                 ("health", "lameduck") => ops.lameduck = lameduck(option, args)?,
-                ("ready", "monitor") => monitor(option, args)?,
+                ("ready", "monitor") => monitor(option, args, cx)?,
                 ("health", _) => {
                     return Err(option.error(format!(
                         "health: unknown option {:?} (health takes \"lameduck DURATION\")",
@@ -82,10 +86,19 @@ fn lameduck(option: &Token, args: &[Token]) -> Result<std::time::Duration, Confi
 
 /// `monitor until-ready|continuously`: CoreDNS stops checking plugins once ready unless told
 /// to go on. gatherdns's conditions (listeners bound, upstreams tried) cannot go back, so the
-/// two behave the same; both are accepted for Corefiles written for CoreDNS.
-fn monitor(option: &Token, args: &[Token]) -> Result<(), ConfigError> {
+/// two behave the same; both are accepted for Corefiles written for CoreDNS, and
+/// `continuously` is warned about since it asks for something that does not happen.
+fn monitor(option: &Token, args: &[Token], cx: &mut Context<'_>) -> Result<(), ConfigError> {
     match args {
-        [mode] if mode.text == "until-ready" || mode.text == "continuously" => Ok(()),
+        [mode] if mode.text == "until-ready" => Ok(()),
+        [mode] if mode.text == "continuously" => {
+            cx.warn(
+                &option.location(),
+                "ready: monitor continuously is ignored: /ready behaves as with until-ready, \
+                 the default",
+            );
+            Ok(())
+        }
         [mode] => Err(mode.error(format!(
             "ready: monitor {:?} is not until-ready or continuously",
             mode.text
@@ -180,6 +193,21 @@ mod tests {
         );
         assert!(ops.health.is_none());
         assert_eq!(ops.lameduck, Duration::ZERO);
+    }
+
+    #[test]
+    fn monitor_continuously_is_accepted_with_a_warning() {
+        let config = parse("ready {\n monitor until-ready\n}").expect("valid");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let config = parse("ready {\n monitor continuously\n}").expect("valid");
+        assert_eq!(
+            config.warnings,
+            vec![
+                "Corefile:3: ready: monitor continuously is ignored: /ready behaves as with \
+                 until-ready, the default"
+                    .to_string()
+            ]
+        );
     }
 
     #[test]
