@@ -28,9 +28,11 @@ pub struct Stats {
     pub truncated_replies: u64,
     /// Sub-queries sent (every attempt counts).
     pub upstream_attempts: u64,
-    /// Upstream replies that matched no attempt (unknown source/ID, or late).
+    /// Upstream replies that matched no attempt: unknown source or ID, late, or arrived over
+    /// another transport than the attempt's.
     pub upstream_unmatched: u64,
-    /// Upstream replies that matched source and ID but not the question or transport.
+    /// Upstream replies that matched an attempt's source, ID and transport but not its
+    /// question.
     pub upstream_mismatched: u64,
     /// Upstream replies that were not valid DNS.
     pub upstream_malformed: u64,

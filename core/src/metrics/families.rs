@@ -203,7 +203,7 @@ def!(
     "Truncated upstream replies retried over TCP."
 );
 def!(UPSTREAM_DROPPED, "gatherdns_upstream_replies_dropped_total", Kind::Counter, ["reason"],
-    "Upstream replies dropped: unmatched (unknown source or ID, or late), mismatched (right source and ID, wrong question: spoofed) or malformed.");
+    "Upstream replies dropped: unmatched (unknown source or ID, late, or over another transport), mismatched (right source and ID, wrong question: spoofed) or malformed.");
 def!(
     TRUNCATED,
     "gatherdns_truncated_responses_total",
