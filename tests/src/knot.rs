@@ -13,6 +13,7 @@ use domain::base::iana::Rtype;
 
 use crate::dns_client::{udp_exchange, QuerySpec, Reply};
 use crate::server::{free_ports, require_tool};
+use crate::tools::KNOTD;
 
 /// How long knotd may take to load its zones and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -25,15 +26,15 @@ pub struct Knot {
 }
 
 impl Knot {
-    /// The knotd binary, or `None` (after a message, and a panic under CI) if it is missing.
-    pub fn binary() -> Option<PathBuf> {
-        require_tool("knotd", &["/usr/sbin/knotd"])
+    /// The knotd binary; panics if it is missing (see [`require_tool`]).
+    pub fn binary() -> PathBuf {
+        require_tool(KNOTD)
     }
 
-    /// Serves `zones` (`(origin, zone file text)`) on a free port. `None` if knotd is missing
-    /// outside CI; panics if it does not come up.
-    pub fn start(zones: &[(&str, &str)]) -> Option<Knot> {
-        let knotd = Knot::binary()?;
+    /// Serves `zones` (`(origin, zone file text)`) on a free port; panics if knotd is missing
+    /// or does not come up.
+    pub fn start(zones: &[(&str, &str)]) -> Knot {
+        let knotd = Knot::binary();
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_ports(1)[0];
         let root = dir.path().display().to_string();
@@ -69,7 +70,7 @@ impl Knot {
         let mut knot = Knot { child, dir, addr };
         let first = zones.first().map_or(".", |z| z.0);
         knot.wait_until_serving(first);
-        Some(knot)
+        knot
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -7,3 +7,4 @@ pub mod knot;
 pub mod message;
 pub mod server;
 pub mod sim;
+pub mod tools;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use domain::base::iana::Rtype;
 
 use crate::dns_client::{udp_exchange, QuerySpec};
+use crate::tools::{in_ci, Tool};
 
 /// The server binaries every end-to-end test runs against.
 pub const BINARIES: &[&str] = &["gatherdns-smol", "gatherdns-glommio"];
@@ -44,41 +45,22 @@ pub fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo")
 }
 
-/// True if the environment says this is CI, where a missing tool is a failure, not a skip.
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// Whether an external tool (knotd, dig) is usable. When it is not: panics under CI, where
-/// a silently skipped test would hide a missing install step; otherwise prints why the test
-/// is skipped and returns false.
-pub fn require_tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
-    let found = candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .or_else(|| {
-            let path = std::env::var_os("PATH")?;
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        });
-    if found.is_none() {
-        let message = format!(
-            "{name} is not installed (apt-get install {}); skipping this test",
-            match name {
-                "knotd" => "knot",
-                "dig" => "bind9-dnsutils",
-                other => other,
-            }
-        );
-        assert!(
-            !in_ci(),
-            "{message}, but CI is set: the CI script must install it"
-        );
-        eprintln!("SKIPPED: {message}");
-    }
-    found
+/// The path of an external program a test cannot run without. Such a test carries
+/// `#[cfg_attr(no_<tool>, ignore = "needs <tool>: apt-get install <package>")]`, which
+/// `build.rs` turns on when the program is missing outside CI. Reaching this without it means
+/// CI lacks an install step (or the program went away after the build): the test fails.
+pub fn require_tool(tool: Tool) -> PathBuf {
+    tool.find().unwrap_or_else(|| {
+        let ci = if in_ci() {
+            "CI is set, so the test is not ignored: the CI script must install it"
+        } else {
+            "it was found when this test binary was built; `cargo test` rebuilds it to ignore the test"
+        };
+        panic!(
+            "{} is not installed (looked in {:?} and on PATH): {ci}",
+            tool.name, tool.candidates
+        )
+    })
 }
 
 /// The path of a server binary, built by Cargo on first use in this process.

@@ -2,13 +2,14 @@
 
 use std::process::Command;
 
+use gatherdns_tests::tools::DIG;
+
 use crate::common::*;
 
 #[test]
+#[cfg_attr(no_dig, ignore = "needs dig: apt-get install bind9-dnsutils")]
 fn dig_sees_the_four_srv_records() {
-    let Some(dig) = require_tool("dig", &["/usr/bin/dig"]) else {
-        return;
-    };
+    let dig = require_tool(DIG);
     for_each_binary(|binary| {
         let server = ServerBuilder::demo(binary).start();
         let name = "_demo._tcp.demo-service.default.svc.distributed.local.";

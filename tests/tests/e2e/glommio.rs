@@ -7,6 +7,8 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gatherdns_tests::tools::{Tool, PRLIMIT};
+
 use crate::common::*;
 
 const BINARY: &str = "gatherdns-glommio";
@@ -174,11 +176,16 @@ fn the_connection_limit_holds_over_all_executors() {
     assert!(started.elapsed() < Duration::from_secs(3), "closed at once");
 }
 
+/// Drops root's CAP_SYS_RESOURCE before prlimit runs, where it is installed; optional.
+const SETPRIV: Tool = Tool {
+    name: "setpriv",
+    candidates: &["/usr/bin/setpriv"],
+};
+
 #[test]
+#[cfg_attr(no_prlimit, ignore = "needs prlimit: apt-get install util-linux")]
 fn without_io_uring_it_says_so_and_names_gatherdns_smol() {
-    let Some(prlimit) = require_tool("prlimit", &["/usr/bin/prlimit"]) else {
-        return;
-    };
+    let prlimit = require_tool(PRLIMIT);
     let port = free_ports(1)[0];
     let dir = tempfile::tempdir().expect("temporary directory");
     let corefile = dir.path().join("Corefile");
@@ -186,7 +193,7 @@ fn without_io_uring_it_says_so_and_names_gatherdns_smol() {
     std::fs::write(dir.path().join("example.test.zone"), SMALL_ZONE).expect("zone");
     // No locked memory at all, soft and hard. Root may raise a hard limit (CAP_SYS_RESOURCE),
     // so that capability goes first where setpriv can drop it.
-    let mut command = match require_tool("setpriv", &["/usr/bin/setpriv"]) {
+    let mut command = match SETPRIV.find() {
         Some(setpriv) => {
             let mut c = Command::new(setpriv);
             c.args([
