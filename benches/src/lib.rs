@@ -178,7 +178,7 @@ impl Driver {
     /// two of SPEC §1 the clients ask over TCP, so that the whole merged reply is written.
     pub fn with_endpoints(endpoints: u32) -> Driver {
         let now = Instant::now();
-        let gateway = match Gateway::new(config(), now, [42; 32]) {
+        let gateway = match Gateway::new(config(), [42; 32]) {
             Ok(gateway) => gateway,
             Err(e) => panic!("{e}"),
         };

@@ -105,8 +105,7 @@ pub fn client_query(data: &[u8]) {
     ZONE_GATEWAY.with(|gateway| {
         let mut gateway = gateway.borrow_mut();
         let gateway = gateway.get_or_insert_with(|| {
-            Gateway::new(zone_config().clone(), epoch(), [7; 32])
-                .expect("the fixed Corefile is valid")
+            Gateway::new(zone_config().clone(), [7; 32]).expect("the fixed Corefile is valid")
         });
         client_query_on(gateway, data);
     });
@@ -219,7 +218,7 @@ fn client_query_on(gateway: &mut Gateway, data: &[u8]) {
 pub fn upstream_reply(data: &[u8]) {
     let now = epoch();
     let mut gateway =
-        Gateway::new(forward_config().clone(), now, [9; 32]).expect("the fixed Corefile is valid");
+        Gateway::new(forward_config().clone(), [9; 32]).expect("the fixed Corefile is valid");
     let client = ClientAddr {
         listener: ListenerId(0),
         remote: client_addr(),
@@ -355,7 +354,7 @@ pub fn corefile(data: &[u8]) {
         .take(8)
         .collect();
     let now = epoch();
-    let Ok(mut gateway) = Gateway::new(config, now, [3; 32]) else {
+    let Ok(mut gateway) = Gateway::new(config, [3; 32]) else {
         return;
     };
     let listeners = gateway.listeners().len().min(8);

@@ -31,7 +31,7 @@
 //! # fn send(_: Destination, _: Bytes) {}
 //! # fn wait_until(_: Option<Instant>) {}
 //! # let config = gatherdns_core::Config::default();
-//! let mut gateway = Gateway::new(config, Instant::now(), [7; 32]).expect("valid config");
+//! let mut gateway = Gateway::new(config, [7; 32]).expect("valid config");
 //! loop {
 //!     // 1. One input per wake: a client message (or an upstream one, or a failure).
 //!     if let Some((from, msg)) = recv() {

@@ -115,7 +115,7 @@ impl Sim {
 
     pub fn with_config(config: gatherdns_core::Config) -> Sim {
         let epoch = Instant::now();
-        let gw = Gateway::new(config, epoch, [42; 32]).unwrap_or_else(|e| panic!("gateway: {e}"));
+        let gw = Gateway::new(config, [42; 32]).unwrap_or_else(|e| panic!("gateway: {e}"));
         Sim {
             gw,
             epoch,

@@ -66,8 +66,7 @@ pub struct Gateway {
 impl Gateway {
     /// Builds a gateway from a validated configuration. `seed` feeds the random number
     /// generator used for sub-query IDs and upstream choice; the driver takes it from the OS.
-    pub fn new(config: Config, now: Instant, seed: [u8; 32]) -> Result<Gateway, ConfigError> {
-        let _ = now;
+    pub fn new(config: Config, seed: [u8; 32]) -> Result<Gateway, ConfigError> {
         let mut pools = Vec::new();
         let blocks = config
             .servers
@@ -361,16 +360,19 @@ impl Gateway {
     }
 
     /// The next message to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
     /// The next event to log or count.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// When [`Gateway::handle_timeout`] should next be called.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
