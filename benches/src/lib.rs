@@ -12,9 +12,7 @@ use domain::base::{MessageBuilder, Name as DName, Question};
 use gatherdns_core::corefile::{parse_corefile_text, ParseOptions};
 use gatherdns_core::loader::MemLoader;
 use gatherdns_core::wire::{write_reply, Name, Opcode, Record, ReplyHeader};
-use gatherdns_core::{
-    ClientAddr, ClientTransport, Config, Destination, Gateway, ListenerId, UpstreamTransport,
-};
+use gatherdns_core::{ClientAddr, ClientTransport, Config, Destination, Gateway, ListenerId};
 
 /// The SPEC §1 configuration. The upstream addresses are only labels here: the core is sans-IO
 /// and the benches answer its sub-queries themselves.
@@ -161,7 +159,7 @@ pub struct Driver {
     replies: [(SocketAddr, Bytes); 2],
     transport: ClientTransport,
     /// Sub-query replies waiting to be delivered: reused so the loop does not allocate it.
-    inbox: Vec<(SocketAddr, UpstreamTransport, Bytes)>,
+    inbox: Vec<(SocketAddr, Bytes)>,
 }
 
 /// Simulated time between two client queries: 10 µs, i.e. 100 000 queries per second. It only
@@ -178,7 +176,7 @@ impl Driver {
     /// two of SPEC §1 the clients ask over TCP, so that the whole merged reply is written.
     pub fn with_endpoints(endpoints: u32) -> Driver {
         let now = Instant::now();
-        let gateway = match Gateway::new(config(), now, [42; 32]) {
+        let gateway = match Gateway::new(config(), [42; 32]) {
             Ok(gateway) => gateway,
             Err(e) => panic!("{e}"),
         };
@@ -218,9 +216,7 @@ impl Driver {
         let mut replied = 0;
         while let Some(t) = self.gateway.poll_transmit() {
             match t.destination {
-                Destination::Upstream {
-                    addr, transport, ..
-                } => {
+                Destination::Upstream { addr, .. } => {
                     let canned = if addr == self.replies[0].0 {
                         &self.replies[0].1
                     } else {
@@ -229,14 +225,14 @@ impl Driver {
                     // The runtime would have received into its own buffer: one copy, as here.
                     let mut reply = BytesMut::from(&canned[..]);
                     reply[..2].copy_from_slice(&t.payload[..2]);
-                    self.inbox.push((addr, transport, reply.freeze()));
+                    self.inbox.push((addr, reply.freeze()));
                 }
                 Destination::Client(_) => replied += t.payload.len(),
+                Destination::Connection(_) => unreachable!("gathered sub-queries go over UDP"),
             }
         }
-        for (addr, transport, reply) in self.inbox.drain(..) {
-            self.gateway
-                .handle_upstream_message(self.now, addr, transport, reply);
+        for (addr, reply) in self.inbox.drain(..) {
+            self.gateway.handle_upstream_message(self.now, addr, reply);
         }
         while let Some(t) = self.gateway.poll_transmit() {
             replied += t.payload.len();

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::event::Event;
 use crate::gateway::Gateway;
-use crate::transmit::{AttemptId, Transmit, UpstreamFailure};
+use crate::transmit::{AttemptId, ConnectionCommand, Transmit, UpstreamFailure};
 
 /// Transmits sent per drain before the rest is left for later, so that one burst of replies
 /// cannot starve the sockets (firezone's `MAX_EVENTLOOP_ITERS`).
@@ -26,13 +26,18 @@ pub trait Outputs {
     /// and why, which the gateway then hears of.
     fn transmit(&mut self, transmit: Transmit) -> Result<(), (AttemptId, UpstreamFailure)>;
 
+    /// Opens or closes an upstream TCP connection without waiting; what becomes of it is
+    /// reported later with the gateway's `handle_connection_*` inputs.
+    fn connection(&mut self, command: ConnectionCommand);
+
     /// Logs or forwards one event.
     fn event(&mut self, event: Event);
 }
 
 /// Sends what the gateway wants sent and hands out its events, within the budgets. Events go
 /// first: an upstream health verdict then leaves (for a runtime's sibling gateways) before
-/// the reply that follows it reaches its client. Send failures are reported to the gateway
+/// the reply that follows it reaches its client. Connection commands (a few per connection's
+/// life, so outside the budgets) go before the transmits. Send failures are reported to the gateway
 /// at `now` (the time of this wake), which may queue more: a few rounds of that. Returns
 /// `true` when output was left behind, which the runtime must drain soon from its own task
 /// rather than wait for the next input.
@@ -46,6 +51,9 @@ pub fn drain(gateway: &mut Gateway, now: Instant, outputs: &mut impl Outputs) ->
             };
             events -= 1;
             outputs.event(event);
+        }
+        while let Some(command) = gateway.poll_connection() {
+            outputs.connection(command);
         }
         let mut failures = Vec::new();
         while transmits > 0 {

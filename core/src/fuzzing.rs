@@ -18,7 +18,7 @@ use crate::corefile::{parse_corefile_text, ParseOptions};
 use crate::framing::{FrameDecoder, FramingError};
 use crate::loader::MemLoader;
 use crate::transmit::{
-    ClientAddr, ClientTransport, Destination, ListenerId, Transmit, UpstreamTransport,
+    ClientAddr, ClientTransport, ConnId, ConnectionCommand, Destination, ListenerId, Transmit,
 };
 use crate::wire::{
     parse_zonefile, write_reply, Class, ClientQuery, Name, Opcode, QueryError, Record, ReplyHeader,
@@ -105,8 +105,7 @@ pub fn client_query(data: &[u8]) {
     ZONE_GATEWAY.with(|gateway| {
         let mut gateway = gateway.borrow_mut();
         let gateway = gateway.get_or_insert_with(|| {
-            Gateway::new(zone_config().clone(), epoch(), [7; 32])
-                .expect("the fixed Corefile is valid")
+            Gateway::new(zone_config().clone(), [7; 32]).expect("the fixed Corefile is valid")
         });
         client_query_on(gateway, data);
     });
@@ -142,12 +141,9 @@ fn client_query_on(gateway: &mut Gateway, data: &[u8]) {
             remote: client_addr(),
             transport,
         };
-        gateway.handle_client_message(
-            now + Duration::from_millis(index as u64),
-            client,
-            msg.clone(),
-        );
-        let replies = drain_client(gateway, client);
+        let at = now + Duration::from_millis(index as u64);
+        gateway.handle_client_message(at, client, msg.clone());
+        let replies = drain_client(gateway, at, client);
         assert!(
             replies.len() <= 1,
             "{} replies to one message",
@@ -219,7 +215,7 @@ fn client_query_on(gateway: &mut Gateway, data: &[u8]) {
 pub fn upstream_reply(data: &[u8]) {
     let now = epoch();
     let mut gateway =
-        Gateway::new(forward_config().clone(), now, [9; 32]).expect("the fixed Corefile is valid");
+        Gateway::new(forward_config().clone(), [9; 32]).expect("the fixed Corefile is valid");
     let client = ClientAddr {
         listener: ListenerId(0),
         remote: client_addr(),
@@ -229,7 +225,7 @@ pub fn upstream_reply(data: &[u8]) {
     gateway.handle_client_message(now, client, plain_query(0x4242, &qname, Rtype::SRV));
 
     let mut replies = Vec::new();
-    let mut outgoing = drain(&mut gateway, client, &mut replies);
+    let mut outgoing = drain(&mut gateway, now, client, &mut replies);
     assert_eq!(outgoing.len(), 2, "one sub-query per cluster");
     let at = now + Duration::from_millis(1);
     // Each round answers the attempts of the previous one; a TC reply over UDP starts a TCP
@@ -238,8 +234,7 @@ pub fn upstream_reply(data: &[u8]) {
         if outgoing.is_empty() {
             break;
         }
-        for (addr, transport, subquery) in std::mem::take(&mut outgoing) {
-            gateway.handle_upstream_message(at, addr, transport, Bytes::copy_from_slice(data));
+        for (via, subquery) in std::mem::take(&mut outgoing) {
             let mut patched = data.to_vec();
             if subquery.windows(9).any(|w| w == b"cluster-b") {
                 replace_all(&mut patched, b"cluster-a", b"cluster-b");
@@ -247,13 +242,18 @@ pub fn upstream_reply(data: &[u8]) {
             if patched.len() >= 2 {
                 patched[..2].copy_from_slice(&subquery[..2]);
             }
-            gateway.handle_upstream_message(at, addr, transport, Bytes::from(patched));
-            outgoing.extend(drain(&mut gateway, client, &mut replies));
+            for msg in [Bytes::copy_from_slice(data), Bytes::from(patched)] {
+                match via {
+                    Via::Udp(addr) => gateway.handle_upstream_message(at, addr, msg),
+                    Via::Connection(conn) => gateway.handle_connection_message(at, conn, msg),
+                }
+            }
+            outgoing.extend(drain(&mut gateway, at, client, &mut replies));
         }
     }
     let later = now + Duration::from_secs(3600);
     gateway.handle_timeout(later);
-    let _ = drain(&mut gateway, client, &mut replies);
+    let _ = drain(&mut gateway, later, client, &mut replies);
 
     assert_eq!(replies.len(), 1, "exactly one reply per client query");
     assert!(
@@ -355,7 +355,7 @@ pub fn corefile(data: &[u8]) {
         .take(8)
         .collect();
     let now = epoch();
-    let Ok(mut gateway) = Gateway::new(config, now, [3; 32]) else {
+    let Ok(mut gateway) = Gateway::new(config, [3; 32]) else {
         return;
     };
     let listeners = gateway.listeners().len().min(8);
@@ -368,7 +368,7 @@ pub fn corefile(data: &[u8]) {
             };
             gateway.handle_client_message(now, client, plain_query(1, zone, Rtype::A));
             let mut replies = Vec::new();
-            let _ = drain(&mut gateway, client, &mut replies);
+            let _ = drain(&mut gateway, now, client, &mut replies);
             assert!(replies.len() <= 1, "{} replies to one query", replies.len());
         }
     }
@@ -491,29 +491,62 @@ fn plain_query(id: u16, qname: &Name, qtype: Rtype) -> Bytes {
     Bytes::from(msg)
 }
 
-/// Drains the gateway: replies to `client` go to `replies`; sub-queries are returned as
-/// (address, transport, payload). Anything addressed to another client is a bug.
+/// How a sub-query left, and so how its reply comes back.
+#[derive(Clone, Copy)]
+enum Via {
+    Udp(SocketAddr),
+    Connection(ConnId),
+}
+
+/// Drains the gateway at `now`: replies to `client` go to `replies`; every upstream
+/// connection opens at once; sub-queries are returned with the way they went. Anything addressed to another
+/// client is a bug, and so is a write on a connection that is not open.
 fn drain(
     gateway: &mut Gateway,
+    now: Instant,
     client: ClientAddr,
     replies: &mut Vec<Bytes>,
-) -> Vec<(SocketAddr, UpstreamTransport, Bytes)> {
+) -> Vec<(Via, Bytes)> {
     let mut upstream = Vec::new();
-    while let Some(Transmit {
-        destination,
-        payload,
-    }) = gateway.poll_transmit()
-    {
+    let mut open = Vec::new();
+    loop {
+        while let Some(command) = gateway.poll_connection() {
+            match command {
+                ConnectionCommand::Open { conn, .. } => {
+                    gateway.handle_connection_opened(now, conn);
+                    open.push(conn);
+                }
+                ConnectionCommand::Close(conn) => open.retain(|c| *c != conn),
+            }
+        }
+        let Some(Transmit {
+            destination,
+            payload,
+        }) = gateway.poll_transmit()
+        else {
+            break;
+        };
         match destination {
             Destination::Client(to) => {
                 assert_eq!(to, client, "a reply to a client that never asked");
                 replies.push(payload);
             }
-            Destination::Upstream {
-                addr, transport, ..
-            } => {
+            Destination::Upstream { addr, .. } => {
                 assert!(payload.len() >= 12, "a sub-query without a header");
-                upstream.push((addr, transport, payload));
+                upstream.push((Via::Udp(addr), payload));
+            }
+            Destination::Connection(conn) => {
+                assert!(open.contains(&conn), "a write on a connection not open");
+                let mut frames = FrameDecoder::new();
+                let mut rest = &payload[..];
+                while !rest.is_empty() {
+                    rest = &rest[frames.push(rest)..];
+                    while let Some(msg) = frames.next_message().expect("well framed") {
+                        assert!(msg.len() >= 12, "a sub-query without a header");
+                        upstream.push((Via::Connection(conn), msg));
+                    }
+                }
+                assert!(!frames.is_mid_frame(), "whole frames only");
             }
         }
     }
@@ -521,9 +554,9 @@ fn drain(
     upstream
 }
 
-fn drain_client(gateway: &mut Gateway, client: ClientAddr) -> Vec<Bytes> {
+fn drain_client(gateway: &mut Gateway, now: Instant, client: ClientAddr) -> Vec<Bytes> {
     let mut replies = Vec::new();
-    let upstream = drain(gateway, client, &mut replies);
+    let upstream = drain(gateway, now, client, &mut replies);
     assert!(upstream.is_empty(), "zone-backed clusters need no upstream");
     replies
 }

@@ -7,10 +7,17 @@
 //!
 //! # Run loop
 //!
-//! After every `handle_*` call, drain [`Gateway::poll_transmit`] and [`Gateway::poll_event`]
-//! until they return `None`, then wait until the next input or [`Gateway::poll_timeout`],
-//! whichever comes first, and call [`Gateway::handle_timeout`] when the deadline has passed.
-//! Never wait with outputs still queued.
+//! After every `handle_*` call, drain [`Gateway::poll_connection`], [`Gateway::poll_transmit`]
+//! and [`Gateway::poll_event`] until they return `None`, then wait until the next input or
+//! [`Gateway::poll_timeout`], whichever comes first, and call [`Gateway::handle_timeout`] when
+//! the deadline has passed. Never wait with outputs still queued.
+//!
+//! Upstream TCP connections are outputs and inputs of the same machine: the gateway decides
+//! when one opens ([`ConnectionCommand::Open`]), what is written on it
+//! ([`Destination::Connection`]) and when it closes ([`ConnectionCommand::Close`]); the driver
+//! moves the bytes and reports `handle_connection_opened`, `handle_connection_message` (one
+//! DNS message read from it) and `handle_connection_closed`. Their idle and stall deadlines
+//! are part of `poll_timeout`.
 //!
 //! A reload is one more input: [`Gateway::reconfigure`] between two calls, then a drain as
 //! after any other; queries in flight finish under the configuration they started with.
@@ -25,29 +32,52 @@
 //! ```no_run
 //! use std::time::Instant;
 //! use bytes::Bytes;
-//! use gatherdns_core::{ClientAddr, ClientTransport, Destination, Gateway, ListenerId};
+//! use gatherdns_core::{
+//!     ClientAddr, Closed, ConnId, ConnectionCommand, Destination, Gateway,
+//! };
 //!
-//! # fn recv() -> Option<(ClientAddr, Bytes)> { None }
+//! /// What woke the driver.
+//! enum Input {
+//!     Client(ClientAddr, Bytes),
+//!     UpstreamDatagram(std::net::SocketAddr, Bytes),
+//!     Opened(ConnId),
+//!     Read(ConnId, Bytes),
+//!     Ended(ConnId, Closed),
+//! }
+//! # fn wait(_: Option<Instant>) -> Option<Input> { None }
 //! # fn send(_: Destination, _: Bytes) {}
-//! # fn wait_until(_: Option<Instant>) {}
+//! # fn connect(_: ConnId, _: std::net::SocketAddr) {}
+//! # fn close(_: ConnId) {}
 //! # let config = gatherdns_core::Config::default();
-//! let mut gateway = Gateway::new(config, Instant::now(), [7; 32]).expect("valid config");
+//! let mut gateway = Gateway::new(config, [7; 32]).expect("valid config");
 //! loop {
-//!     // 1. One input per wake: a client message (or an upstream one, or a failure).
-//!     if let Some((from, msg)) = recv() {
-//!         gateway.handle_client_message(Instant::now(), from, msg);
+//!     // 1. Sleep until the next input or deadline; one input per wake.
+//!     let now = Instant::now();
+//!     match wait(gateway.poll_timeout()) {
+//!         Some(Input::Client(from, msg)) => gateway.handle_client_message(now, from, msg),
+//!         Some(Input::UpstreamDatagram(from, msg)) => {
+//!             gateway.handle_upstream_message(now, from, msg)
+//!         }
+//!         Some(Input::Opened(conn)) => gateway.handle_connection_opened(now, conn),
+//!         Some(Input::Read(conn, msg)) => gateway.handle_connection_message(now, conn, msg),
+//!         Some(Input::Ended(conn, how)) => gateway.handle_connection_closed(now, conn, how),
+//!         None => {}
 //!     }
 //!     // 2. Timers: harmless when called early.
 //!     gateway.handle_timeout(Instant::now());
 //!     // 3. Drain everything the core queued.
+//!     while let Some(command) = gateway.poll_connection() {
+//!         match command {
+//!             ConnectionCommand::Open { conn, addr } => connect(conn, addr),
+//!             ConnectionCommand::Close(conn) => close(conn),
+//!         }
+//!     }
 //!     while let Some(t) = gateway.poll_transmit() {
 //!         send(t.destination, t.payload);
 //!     }
 //!     while let Some(event) = gateway.poll_event() {
 //!         println!("{event:?}");
 //!     }
-//!     // 4. Sleep until the next input or deadline.
-//!     wait_until(gateway.poll_timeout());
 //! }
 //! ```
 #![forbid(unsafe_code)]
@@ -80,7 +110,7 @@ pub mod reload;
 mod respond;
 mod routing;
 pub mod startup;
-pub mod tcp_pool;
+mod tcp_pool;
 mod timers;
 pub mod transmit;
 mod upstream_pool;
@@ -93,6 +123,6 @@ pub use error::ConfigError;
 pub use event::{Event, QueryLog};
 pub use gateway::{Gateway, WatchedFile};
 pub use transmit::{
-    AttemptId, ClientAddr, ClientTransport, Destination, ListenerId, Transmit, UpstreamFailure,
-    UpstreamTransport,
+    AttemptId, ClientAddr, ClientTransport, Closed, ConnId, ConnectionCommand, Destination,
+    ListenerId, Transmit, UpstreamFailure,
 };

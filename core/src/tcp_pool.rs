@@ -1,38 +1,66 @@
-//! Persistent, pipelined TCP connections to the upstreams, without the I/O: which connection a
+//! Persistent, pipelined TCP connections to the upstreams, as plain data: which connection a
 //! sub-query goes on, which queries are outstanding on which connection, and when to open,
-//! retire or expire one. Both runtimes move the bytes and report what happened.
+//! retire or expire one. The gateway drives it; its driver only moves the bytes.
 //!
 //! One connection per attempt overflowed the upstreams' listen backlogs under load (a lost
 //! SYN costs a 1 s retransmission, longer than a cluster's deadline); CoreDNS's `forward`
 //! reuses connections for the same reason.
 //!
-//! # Driving the pool
+//! # What the driver sees
+//!
+//! The pool's decisions come out of the gateway with its other outputs: opening and closing
+//! connections from [`crate::Gateway::poll_connection`], queries to write as
+//! [`crate::Destination::Connection`] transmits. What happens on a connection goes back in as
+//! `handle_connection_*` inputs, and its deadlines are the gateway's own timers.
 //!
 //! ```
-//! use std::time::Instant;
-//! use bytes::{Bytes, BytesMut};
-//! use gatherdns_core::tcp_pool::{Action, Closed, Limits, TcpPool};
-//! use gatherdns_core::AttemptId;
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use gatherdns_core::corefile::{parse_corefile_text, ParseOptions};
+//! use gatherdns_core::framing::FrameDecoder;
+//! use gatherdns_core::loader::MemLoader;
+//! use gatherdns_core::{
+//!     ClientAddr, ClientTransport, ConnectionCommand, Destination, Gateway, ListenerId,
+//! };
 //!
-//! let mut pool = TcpPool::new(Limits::default());
+//! let corefile = ". {\n  forward . 192.0.2.1:53 {\n    force_tcp\n  }\n}\n";
+//! let options = ParseOptions { default_port: 53 };
+//! let config = parse_corefile_text("Corefile".as_ref(), corefile, &MemLoader::new(), &options)
+//!     .expect("valid Corefile");
+//! let mut gateway = Gateway::new(config, [7; 32]).expect("valid config");
 //! let now = Instant::now();
-//! let upstream = "192.0.2.1:53".parse().expect("address");
-//! let query = Bytes::from_static(&[0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-//! pool.submit(now, AttemptId(1), upstream, query).expect("room");
-//! // The first query of an upstream opens a connection; the runtime connects it.
-//! let Some(Action::Connect { conn, .. }) = pool.poll_action() else { panic!() };
-//! pool.connected(now, conn);
-//! // Its writer takes what is queued for it (after every `Action::Write`).
-//! let mut out = BytesMut::new();
-//! assert!(pool.take_writes(now, conn, &mut out));
-//! // Its reader reports every reply before handing it to the gateway.
-//! assert!(pool.reply(now, conn, &[0x12, 0x34, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
-//! // A broken connection fails (or retries) what was still outstanding on it.
-//! pool.closed(now, conn, Closed::Lost);
-//! while let Some(action) = pool.poll_action() {
-//!     // Connect, Write, or Fail { attempt, failure } for the gateway.
-//! # let _ = action;
-//! }
+//! let client = ClientAddr {
+//!     listener: ListenerId(0),
+//!     remote: "198.51.100.7:4000".parse().expect("address"),
+//!     transport: ClientTransport::Udp,
+//! };
+//! let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, b'e', b'x', 0, 0, 1, 0, 1];
+//! gateway.handle_client_message(now, client, Bytes::copy_from_slice(&query));
+//! // The first sub-query to an upstream opens a connection; it waits until the driver
+//! // reports the connection open.
+//! let Some(ConnectionCommand::Open { conn, addr }) = gateway.poll_connection() else {
+//!     panic!("a connection to open")
+//! };
+//! assert_eq!(addr, "192.0.2.1:53".parse().expect("address"));
+//! assert!(gateway.poll_transmit().is_none());
+//! gateway.handle_connection_opened(now, conn);
+//! // Now its queries come out, framed, to be written on it as they are.
+//! let written = gateway.poll_transmit().expect("the sub-query");
+//! assert_eq!(written.destination, Destination::Connection(conn));
+//! let mut frames = FrameDecoder::new();
+//! assert_eq!(frames.push(&written.payload), written.payload.len(), "one frame");
+//! let sub = frames.next_message().expect("framed").expect("whole");
+//! // The driver reads the reply off the connection and hands it over, unframed.
+//! let mut reply = sub.to_vec();
+//! reply[2] |= 0x80;
+//! gateway.handle_connection_message(now, conn, Bytes::from(reply));
+//! let answer = gateway.poll_transmit().expect("the reply to the client");
+//! assert_eq!(answer.destination, Destination::Client(client));
+//! // An idle connection is closed by the gateway's own timer.
+//! let later = now + Duration::from_secs(60);
+//! assert!(gateway.poll_timeout().is_some_and(|at| at <= later));
+//! gateway.handle_timeout(later);
+//! assert_eq!(gateway.poll_connection(), Some(ConnectionCommand::Close(conn)));
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
@@ -42,30 +70,30 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::framing::encode_frame;
-use crate::transmit::{AttemptId, UpstreamFailure};
+use crate::transmit::{AttemptId, Closed, ConnId, UpstreamFailure};
 
 /// The pool's bounds. The defaults follow CoreDNS's `forward` where it has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Connections to one upstream at most.
-    pub conns_per_upstream: usize,
+    pub(crate) conns_per_upstream: usize,
     /// Queries outstanding on one connection at most; another connection is opened only
     /// when every open one has this many.
-    pub pipeline: usize,
+    pub(crate) pipeline: usize,
     /// Queries held by the pool (outstanding or waiting for a connection) at most; beyond
     /// it a query fails at once and the gateway moves on.
-    pub max_queries: usize,
+    pub(crate) max_queries: usize,
     /// A connection with nothing outstanding is closed after this long (CoreDNS `expire`).
-    pub idle: Duration,
+    pub(crate) idle: Duration,
     /// A connection with queries outstanding but no traffic for this long is closed, and
     /// its queries fail.
-    pub stall: Duration,
+    pub(crate) stall: Duration,
     /// A query not answered (or not sent) after this long is forgotten: the gateway's own
     /// deadline has long passed, and it must not hold a pipeline slot for ever.
-    pub query_limit: Duration,
+    pub(crate) query_limit: Duration,
     /// How long an upstream stays in one-query-per-connection mode after it was seen to
     /// close connections right after replying.
-    pub one_shot_memory: Duration,
+    pub(crate) one_shot_memory: Duration,
 }
 
 impl Default for Limits {
@@ -86,47 +114,27 @@ impl Default for Limits {
 /// reply, rather than for one that closed an idle connection.
 const CLOSE_AFTER_REPLY: Duration = Duration::from_secs(1);
 
-/// One connection of the pool, named by the runtime's task for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
-
-/// What the runtime must do. Drain with [`TcpPool::poll_action`] after every call.
+/// What the gateway must do. Drain with [`TcpPool::poll_action`] after every call.
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Action {
-    /// Open a connection to `addr` and run its reader and writer; report the outcome with
-    /// [`TcpPool::connected`] or [`TcpPool::closed`].
+pub(crate) enum Action {
+    /// Have a connection to `addr` opened; report the outcome with [`TcpPool::connected`]
+    /// or [`TcpPool::closed`].
     Connect {
         /// The new connection.
         conn: ConnId,
         /// The upstream.
         addr: SocketAddr,
     },
-    /// The connection has bytes to write: wake its writer ([`TcpPool::take_writes`]).
+    /// The connection has bytes to write ([`TcpPool::take_writes`] once it is open).
     Write(ConnId),
-    /// Report to the gateway that `attempt` failed.
+    /// `attempt` failed.
     Fail {
         /// The attempt.
         attempt: AttemptId,
         /// Why.
         failure: UpstreamFailure,
     },
-}
-
-/// How a connection ended, as the runtime saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Closed {
-    /// The connection could not be opened (refused, unreachable, timed out).
-    ConnectFailed,
-    /// EOF, a read or write error or timeout: the queries outstanding are retried once on a
-    /// new connection (the server may have closed an idle connection as they were written,
-    /// or closed after replying to an earlier query; either way it never looked at them).
-    Lost,
-    /// The peer broke the framing (a zero-length frame): it is not speaking DNS, and its
-    /// queries fail.
-    Broken,
 }
 
 /// A sub-query the pool holds.
@@ -172,9 +180,8 @@ struct Upstream {
     one_shot_until: Option<Instant>,
 }
 
-/// The TCP connections of every upstream, as plain data. See the module documentation for
-/// the calls a runtime makes.
-pub struct TcpPool {
+/// The TCP connections of every upstream, as plain data.
+pub(crate) struct TcpPool {
     limits: Limits,
     upstreams: BTreeMap<SocketAddr, Upstream>,
     conns: BTreeMap<ConnId, Conn>,
@@ -196,7 +203,7 @@ impl std::fmt::Debug for TcpPool {
 
 impl TcpPool {
     /// An empty pool.
-    pub fn new(limits: Limits) -> TcpPool {
+    pub(crate) fn new(limits: Limits) -> TcpPool {
         TcpPool {
             limits,
             upstreams: BTreeMap::new(),
@@ -209,7 +216,7 @@ impl TcpPool {
 
     /// Takes a sub-query for `addr`: it goes on a connection with room, on a new one, or
     /// waits for one. `Err` when the pool is full: report it to the gateway.
-    pub fn submit(
+    pub(crate) fn submit(
         &mut self,
         now: Instant,
         attempt: AttemptId,
@@ -234,13 +241,13 @@ impl TcpPool {
         Ok(())
     }
 
-    /// The runtime's next action, if any.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    /// The next action, if any.
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// The connection is open: its writer may start.
-    pub fn connected(&mut self, now: Instant, conn: ConnId) {
+    pub(crate) fn connected(&mut self, now: Instant, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.open = true;
             c.last_activity = now;
@@ -249,7 +256,7 @@ impl TcpPool {
 
     /// Appends the connection's unwritten queries, framed, to `out` (one write for all of
     /// them). False when there is nothing to write, or the connection is not the pool's.
-    pub fn take_writes(&mut self, now: Instant, conn: ConnId, out: &mut BytesMut) -> bool {
+    pub(crate) fn take_writes(&mut self, now: Instant, conn: ConnId, out: &mut BytesMut) -> bool {
         match self.conns.get_mut(&conn) {
             Some(c) if c.open && !c.unwritten.is_empty() => {
                 out.extend_from_slice(&c.unwritten);
@@ -261,10 +268,10 @@ impl TcpPool {
         }
     }
 
-    /// A message read from the connection. The runtime hands it to the gateway in any case
-    /// (the gateway matches replies itself); this only settles the pool's accounting. False
-    /// when the pool has retired the connection: the runtime closes it.
-    pub fn reply(&mut self, now: Instant, conn: ConnId, msg: &[u8]) -> bool {
+    /// A message read from the connection. The gateway matches it with its attempt in any
+    /// case; this only settles the pool's accounting. False when the pool has retired the
+    /// connection: it must be closed.
+    pub(crate) fn reply(&mut self, now: Instant, conn: ConnId, msg: &[u8]) -> bool {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
@@ -290,9 +297,9 @@ impl TcpPool {
         !retire
     }
 
-    /// When the runtime must call [`TcpPool::timeout`] for this connection; `None` while it
-    /// connects (the runtime bounds that) or once the pool has forgotten it.
-    pub fn deadline(&self, conn: ConnId) -> Option<Instant> {
+    /// When [`TcpPool::timeout`] is due for this connection; `None` while it connects (the
+    /// driver bounds that) or once the pool has forgotten it.
+    pub(crate) fn deadline(&self, conn: ConnId) -> Option<Instant> {
         let c = self.conns.get(&conn).filter(|c| c.open)?;
         let oldest = c.outstanding.values().map(|q| q.since).min();
         Some(match oldest {
@@ -305,8 +312,8 @@ impl TcpPool {
 
     /// The connection's deadline has passed (an early call is harmless): forgets queries
     /// past their limit, and closes the connection when it is idle or stalled. False when
-    /// the pool has closed it: the runtime drops it.
-    pub fn timeout(&mut self, now: Instant, conn: ConnId) -> bool {
+    /// the pool has closed it (or never knew it): it must be closed.
+    pub(crate) fn timeout(&mut self, now: Instant, conn: ConnId) -> bool {
         let limits = self.limits;
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
@@ -330,10 +337,10 @@ impl TcpPool {
         keep
     }
 
-    /// The connection has ended (the runtime has closed or will close it). Its queries fail
+    /// The connection has ended (the driver has closed or will close it). Its queries fail
     /// or are retried as `how` says. Unknown connections are ignored, so reporting twice is
     /// harmless.
-    pub fn closed(&mut self, now: Instant, conn: ConnId, how: Closed) {
+    pub(crate) fn closed(&mut self, now: Instant, conn: ConnId, how: Closed) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -386,18 +393,26 @@ impl TcpPool {
         self.dispatch(now, addr);
     }
 
+    /// The upstream of a connection the pool knows.
+    pub(crate) fn addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(&conn).map(|c| c.addr)
+    }
+
     /// Connections open or opening, over all upstreams.
-    pub fn connections(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn connections(&self) -> usize {
         self.conns.len()
     }
 
     /// Queries outstanding or waiting, over all upstreams.
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
         self.held
     }
 
     /// Queries outstanding on one connection (0 for an unknown one).
-    pub fn outstanding(&self, conn: ConnId) -> usize {
+    #[cfg(test)]
+    pub(crate) fn outstanding(&self, conn: ConnId) -> usize {
         self.conns.get(&conn).map_or(0, |c| c.outstanding.len())
     }
 

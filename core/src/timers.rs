@@ -13,7 +13,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use crate::generation::Ref;
-use crate::transmit::AttemptId;
+use crate::transmit::{AttemptId, ConnId};
 
 /// What a deadline belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,6 +24,8 @@ pub(crate) enum TimerKey {
     Attempt(AttemptId),
     /// The next health probe of a down upstream (its pool, and its index in the pool).
     Probe { pool: Ref, upstream: usize },
+    /// The idle, stall or query deadline of a pooled upstream TCP connection.
+    Connection(ConnId),
 }
 
 type Entry = (Instant, TimerKey);
@@ -99,9 +101,9 @@ impl Timers {
 
     /// Drops stale entries from the front so that `next` does not report dead deadlines
     /// forever when the timers are otherwise idle.
-    pub(crate) fn prune(&mut self, mut live: impl FnMut(&TimerKey) -> bool) {
-        while let Some(((_, key), place)) = self.earliest() {
-            if live(&key) {
+    pub(crate) fn prune(&mut self, mut live: impl FnMut(Instant, &TimerKey) -> bool) {
+        while let Some(((at, key), place)) = self.earliest() {
+            if live(at, &key) {
                 break;
             }
             self.remove(place);
@@ -128,7 +130,7 @@ mod tests {
             Some(TimerKey::Query(1))
         );
         assert_eq!(timers.pop_due(t0 + Duration::from_millis(15)), None);
-        timers.prune(|k| *k != TimerKey::Query(2));
+        timers.prune(|_, k| *k != TimerKey::Query(2));
         assert_eq!(timers.next(), None);
     }
 

@@ -32,14 +32,19 @@ pub struct ClientAddr {
     pub transport: ClientTransport,
 }
 
-/// Transport towards an upstream.
+/// Transport of an upstream attempt: the core keeps it to match replies (a UDP reply never
+/// answers a TCP attempt) and to retry a truncated UDP reply over TCP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UpstreamTransport {
-    /// One datagram each way, from the driver's upstream socket.
+pub(crate) enum UpstreamTransport {
+    /// One datagram each way, from the driver's upstream sockets.
     Udp,
-    /// A TCP connection carrying this one query.
+    /// A pooled TCP connection, shared with other attempts to the same upstream.
     Tcp,
 }
+
+/// One pooled upstream TCP connection, named by the gateway (never reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
 
 /// Identifies one sub-query attempt, so that the driver can report its failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,15 +55,17 @@ pub struct AttemptId(pub u64);
 pub enum Destination {
     /// A reply to a client.
     Client(ClientAddr),
-    /// A sub-query to an upstream server.
+    /// A UDP sub-query datagram from the driver's upstream sockets.
     Upstream {
-        /// Report failures of this attempt with this id.
+        /// Report a failure to send it with this id
+        /// ([`crate::Gateway::handle_upstream_failure`]).
         attempt: AttemptId,
         /// The upstream server.
         addr: SocketAddr,
-        /// UDP or TCP.
-        transport: UpstreamTransport,
     },
+    /// Bytes to write, in order, on a pooled upstream TCP connection: one or more DNS
+    /// messages, already framed with their 2-byte length prefix.
+    Connection(ConnId),
 }
 
 /// A message to send.
@@ -67,7 +74,8 @@ pub enum Destination {
 pub struct Transmit {
     /// Where to.
     pub destination: Destination,
-    /// The DNS message (without a TCP length prefix).
+    /// One DNS message without a length prefix (to a client, or a UDP sub-query); for a
+    /// [`Destination::Connection`], framed messages to write as they are.
     pub payload: Bytes,
 }
 
@@ -80,11 +88,46 @@ impl std::fmt::Debug for Transmit {
     }
 }
 
-/// Why an upstream attempt failed, as the driver saw it.
+/// Why an upstream attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpstreamFailure {
-    /// The datagram or connection was refused or could not be sent.
+    /// The datagram could not be sent, or no connection could be opened (or had room).
     Unreachable,
     /// A TCP connection closed or broke before the reply arrived.
     ConnectionLost,
+}
+
+/// What the driver must do with its upstream TCP connections, drained with
+/// [`crate::Gateway::poll_connection`]. The gateway decides which connection a sub-query goes
+/// on, how many there are and when one is closed; the driver only moves the bytes.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionCommand {
+    /// Open a TCP connection to `addr`, then report
+    /// [`crate::Gateway::handle_connection_opened`], or
+    /// [`crate::Gateway::handle_connection_closed`] with [`Closed::ConnectFailed`] if it
+    /// cannot be opened in reasonable time.
+    Open {
+        /// The new connection.
+        conn: ConnId,
+        /// The upstream.
+        addr: SocketAddr,
+    },
+    /// Close the connection (idle, stalled, or retired by the pool). The gateway has already
+    /// forgotten it: report nothing more about it.
+    Close(ConnId),
+}
+
+/// How an upstream TCP connection ended, as the driver saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The connection could not be opened (refused, unreachable, timed out).
+    ConnectFailed,
+    /// EOF, a read or write error or timeout: the queries outstanding are retried once on a
+    /// new connection (the server may have closed an idle connection as they were written,
+    /// or closed after replying to an earlier query; either way it never looked at them).
+    Lost,
+    /// The peer broke the framing (a zero-length frame): it is not speaking DNS, and its
+    /// queries fail.
+    Broken,
 }

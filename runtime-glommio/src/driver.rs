@@ -14,8 +14,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use gatherdns_core::drive;
 use gatherdns_core::{
-    AttemptId, ClientAddr, ClientTransport, Config, Destination, Event, Gateway, ListenerId,
-    Transmit, UpstreamFailure, WatchedFile,
+    AttemptId, ClientAddr, ClientTransport, Config, ConnectionCommand, Destination, Event, Gateway,
+    ListenerId, Transmit, UpstreamFailure, WatchedFile,
 };
 use glommio::net::TcpListener;
 use glommio::Task;
@@ -25,7 +25,7 @@ use crate::peers::{Peers, Verdict};
 use crate::tcp::ConnHandle;
 use crate::timer::Alarm;
 use crate::upstream::Upstreams;
-use crate::{log, tcp, timer, udp, upstream};
+use crate::{log, tcp, timer, udp, upstream, upstream_tcp};
 
 /// Everything the tasks of one executor share: its gateway, sockets and connection queues.
 pub(crate) struct Driver {
@@ -281,13 +281,19 @@ impl drive::Outputs for Outputs<'_> {
                 }
                 Ok(())
             }
-            Destination::Upstream {
-                attempt,
-                addr,
-                transport,
-            } => upstream::send(driver, attempt, addr, transport, payload)
-                .map_err(|failure| (attempt, failure)),
+            Destination::Upstream { attempt, addr } => {
+                upstream::send_udp(driver, attempt, addr, payload)
+                    .map_err(|failure| (attempt, failure))
+            }
+            Destination::Connection(conn) => {
+                upstream_tcp::write(driver, conn, payload);
+                Ok(())
+            }
         }
+    }
+
+    fn connection(&mut self, command: ConnectionCommand) {
+        upstream_tcp::command(self.0, command);
     }
 
     fn event(&mut self, event: Event) {

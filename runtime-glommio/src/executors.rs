@@ -293,7 +293,7 @@ fn run(index: usize, placement: Placement, config: Config, shared: Shared) {
 /// serves until the process exits.
 async fn serve(index: usize, config: Config, shared: Shared) {
     let started = crate::seed().and_then(|seed| {
-        let gateway = Gateway::new(config, Instant::now(), seed).map_err(|e| e.to_string())?;
+        let gateway = Gateway::new(config, seed).map_err(|e| e.to_string())?;
         let listeners = gateway
             .listeners()
             .iter()

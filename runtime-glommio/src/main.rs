@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Instant;
 
 use gatherdns_core::cli::Cli;
 use gatherdns_core::startup;
@@ -46,7 +45,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let plan = gatherdns_core::admin::Plan::from_config(&config);
     // Checked here, before any thread starts; each executor builds its own gateway. This one
     // never serves, so its seed does not matter.
-    let listeners = Gateway::new(config.clone(), Instant::now(), [0; 32])
+    let listeners = Gateway::new(config.clone(), [0; 32])
         .map_err(|e| e.to_string())?
         .listeners()
         .to_vec();

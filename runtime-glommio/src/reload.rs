@@ -192,7 +192,7 @@ impl Control {
     /// Checks `config` by building a gateway of it (it never serves), then prepares and
     /// commits it on every executor, or aborts everywhere if one cannot bind.
     fn install(&self, config: Config) -> Result<(), String> {
-        Gateway::new(config.clone(), Instant::now(), [0; 32]).map_err(|e| e.to_string())?;
+        Gateway::new(config.clone(), [0; 32]).map_err(|e| e.to_string())?;
         let prepared = self.ask(|reply| Command::Prepare(Box::new(config.clone()), reply));
         let commit = prepared.is_ok();
         let finished = self.ask(|reply| Command::Finish(commit, reply));

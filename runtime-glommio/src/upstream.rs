@@ -1,7 +1,7 @@
 //! Sub-queries to the clusters' upstream servers, from this executor's own sockets: UDP through
 //! a pool of unconnected sockets per address family, each on its own random ephemeral port and
 //! replaced after a number of uses (RFC 5452; the gateway also matches address, ID and
-//! question); TCP over persistent, pipelined connections per upstream (`upstream_tcp`).
+//! question); TCP over the connections the gateway asks for (`upstream_tcp`).
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::future;
-use gatherdns_core::{AttemptId, UpstreamFailure, UpstreamTransport};
+use gatherdns_core::{AttemptId, UpstreamFailure};
 
 use crate::driver::Driver;
 use crate::timer::sleep;
@@ -44,32 +44,26 @@ struct Pooled {
 pub(crate) struct Upstreams {
     v4: RefCell<Vec<Pooled>>,
     v6: RefCell<Vec<Pooled>>,
-    /// The TCP connection pool.
+    /// The TCP connections.
     pub(crate) tcp: upstream_tcp::Tcp,
 }
 
-/// Sends one sub-query without waiting. `Err` is a failure to report to the gateway once the
-/// driver has released it; later failures are reported by the task that finds them.
-pub(crate) fn send(
+/// Sends one UDP sub-query without waiting. `Err` is a failure to report to the gateway once
+/// the driver has released it; later failures are reported by the task that finds them.
+pub(crate) fn send_udp(
     driver: &Rc<Driver>,
     attempt: AttemptId,
     addr: SocketAddr,
-    transport: UpstreamTransport,
     payload: Bytes,
 ) -> Result<(), UpstreamFailure> {
-    match transport {
-        UpstreamTransport::Udp => {
-            let socket = udp_socket(driver, addr).ok_or(UpstreamFailure::Unreachable)?;
-            let driver_rc = driver.clone();
-            let sent = udp::send(driver, &socket, addr, payload, move || {
-                driver_rc.handle(|gateway, now| {
-                    gateway.handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
-                })
-            });
-            sent.then_some(()).ok_or(UpstreamFailure::Unreachable)
-        }
-        UpstreamTransport::Tcp => upstream_tcp::send(driver, attempt, addr, payload),
-    }
+    let socket = udp_socket(driver, addr).ok_or(UpstreamFailure::Unreachable)?;
+    let driver_rc = driver.clone();
+    let sent = udp::send(driver, &socket, addr, payload, move || {
+        driver_rc.handle(|gateway, now| {
+            gateway.handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
+        })
+    });
+    sent.then_some(()).ok_or(UpstreamFailure::Unreachable)
 }
 
 /// A random socket of `addr`'s family. The pool is filled on first use; a socket that has
@@ -109,9 +103,7 @@ fn open(driver: &Rc<Driver>, any: IpAddr) -> Option<Pooled> {
             let (stop, stopped) = async_channel::bounded::<()>(1);
             let driver_rc = driver.clone();
             let task = udp::receive(socket.clone(), REPLIES_PER_YIELD, move |from, msg| {
-                driver_rc.handle(|gateway, now| {
-                    gateway.handle_upstream_message(now, from, UpstreamTransport::Udp, msg)
-                })
+                driver_rc.handle(|gateway, now| gateway.handle_upstream_message(now, from, msg))
             });
             driver.spawn(async move {
                 future::or(task, async {

@@ -46,8 +46,8 @@ async fn watch(driver: Rc<Driver>, file: WatchedFile, reporting: bool) {
             .map_err(|e| format!("cannot read {}: {e}", file.path.display()))
             .and_then(|text| {
                 let mut result = Ok(());
-                driver.handle(|gateway, now| {
-                    result = gateway.update_file(now, &file.path, &text);
+                driver.handle(|gateway, _| {
+                    result = gateway.update_file(&file.path, &text);
                 });
                 result.map_err(|e| e.to_string())
             });

@@ -12,15 +12,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use gatherdns_core::drive;
 use gatherdns_core::{
-    AttemptId, ClientTransport, Config, Destination, Event, Gateway, ListenerId, Transmit,
-    UpstreamFailure,
+    AttemptId, ClientTransport, Config, ConnectionCommand, Destination, Event, Gateway, ListenerId,
+    Transmit, UpstreamFailure,
 };
 use smol::{Async, LocalExecutor, Task};
 
 use crate::tcp::ConnHandle;
 use crate::timer::Alarm;
 use crate::upstream::Upstreams;
-use crate::{batch, log, tcp, timer, udp, upstream};
+use crate::{batch, log, tcp, timer, udp, upstream, upstream_tcp};
 
 /// Rounds of "send the batch, report the sub-queries it could not send, drain again".
 const FLUSH_ROUNDS: usize = 4;
@@ -313,13 +313,19 @@ impl drive::Outputs for Outputs<'_> {
                 }
                 Ok(())
             }
-            Destination::Upstream {
-                attempt,
-                addr,
-                transport,
-            } => upstream::send(driver, attempt, addr, transport, payload)
-                .map_err(|failure| (attempt, failure)),
+            Destination::Upstream { attempt, addr } => {
+                upstream::send_udp(driver, attempt, addr, payload)
+                    .map_err(|failure| (attempt, failure))
+            }
+            Destination::Connection(conn) => {
+                upstream_tcp::write(driver, conn, payload);
+                Ok(())
+            }
         }
+    }
+
+    fn connection(&mut self, command: ConnectionCommand) {
+        upstream_tcp::command(self.0, command);
     }
 
     fn event(&mut self, event: Event) {

@@ -16,7 +16,6 @@ mod watch;
 
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::Instant;
 
 use async_signal::{Signal, Signals};
 use gatherdns_core::cli::Cli;
@@ -39,7 +38,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let config = startup::load_config(cli)?;
     let reloading = reload::Reloading::new(cli, &config)?;
     let plan = admin::plan(&config);
-    let gateway = Gateway::new(config, Instant::now(), seed()?).map_err(|e| e.to_string())?;
+    let gateway = Gateway::new(config, seed()?).map_err(|e| e.to_string())?;
     if cli.validate {
         log::info("Corefile OK");
         return Ok(());

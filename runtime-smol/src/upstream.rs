@@ -1,8 +1,7 @@
 //! Sub-queries to the clusters' upstream servers. UDP goes through a pool of unconnected
 //! sockets per address family, each on its own random ephemeral port and replaced after a
 //! number of uses (RFC 5452: a spoofer must guess port and ID; the gateway also checks source
-//! and question). TCP goes over persistent, pipelined connections per upstream
-//! (`upstream_tcp`).
+//! and question). TCP goes over the connections the gateway asks for (`upstream_tcp`).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -12,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::future;
-use gatherdns_core::{AttemptId, UpstreamFailure, UpstreamTransport};
+use gatherdns_core::{AttemptId, UpstreamFailure};
 use smol::Async;
 
 use crate::batch;
@@ -55,7 +54,7 @@ struct Pooled {
 pub(crate) struct Upstreams {
     v4: RefCell<Vec<Pooled>>,
     v6: RefCell<Vec<Pooled>>,
-    /// The TCP connection pool.
+    /// The TCP connections.
     pub(crate) tcp: upstream_tcp::Tcp,
     udp_backlog: Rc<Cell<usize>>,
 }
@@ -66,24 +65,10 @@ impl Upstreams {
     }
 }
 
-/// Sends one sub-query without waiting. `Err` is a failure to report to the gateway once the
-/// driver has released it.
-pub(crate) fn send(
-    driver: &Rc<Driver>,
-    attempt: AttemptId,
-    addr: SocketAddr,
-    transport: UpstreamTransport,
-    payload: Bytes,
-) -> Result<(), UpstreamFailure> {
-    match transport {
-        UpstreamTransport::Udp => send_udp(driver, attempt, addr, payload),
-        UpstreamTransport::Tcp => upstream_tcp::send(driver, attempt, addr, payload),
-    }
-}
-
 /// Chooses the socket for a UDP sub-query and queues it in the drain's outbox, which sends
-/// the drain's datagrams in batches when it ends.
-fn send_udp(
+/// the drain's datagrams in batches when it ends. `Err` is a failure to report to the
+/// gateway once the driver has released it.
+pub(crate) fn send_udp(
     driver: &Rc<Driver>,
     attempt: AttemptId,
     addr: SocketAddr,
@@ -200,7 +185,7 @@ async fn receive(driver: Rc<Driver>, socket: Rc<Async<UdpSocket>>) {
             Ok(count) => {
                 driver.handle(|gateway, now| {
                     for (from, msg) in receiver.messages() {
-                        gateway.handle_upstream_message(now, from, UpstreamTransport::Udp, msg);
+                        gateway.handle_upstream_message(now, from, msg);
                     }
                 });
                 handled += count;

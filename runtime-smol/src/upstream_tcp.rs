@@ -1,28 +1,22 @@
-//! TCP sub-queries over persistent, pipelined connections per upstream. The core's
-//! `tcp_pool` decides which connection a query goes on and what a closed connection costs;
-//! here each connection is one task with a writer (queued queries, coalesced into one write)
-//! and a reader (frames handed to the gateway, which matches them itself).
+//! Upstream TCP connections as the gateway commands them: each is one task that connects,
+//! writes what the gateway sends on it and hands every frame it reads back to the gateway.
+//! Which connection a query goes on, and when one is closed, the gateway decides.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use gatherdns_core::framing::FrameDecoder;
-use gatherdns_core::tcp_pool::{Action, Closed, ConnId, Limits, TcpPool};
-use gatherdns_core::{AttemptId, UpstreamFailure, UpstreamTransport};
+use gatherdns_core::{Closed, ConnId, ConnectionCommand};
 use smol::channel::{self, Receiver, Sender};
 use smol::Async;
 
 use crate::driver::Driver;
 use crate::timer::sleep;
-
-/// TCP sub-queries held at most (outstanding or waiting for a connection); beyond it one
-/// fails at once and the gateway retries elsewhere or answers with what it has.
-const MAX_TCP_ATTEMPTS: usize = 512;
 
 /// How long opening a connection may take; a lost SYN is retransmitted after 1 s.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,98 +27,39 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Replies handled before the reader yields to the other tasks.
 const MESSAGES_PER_YIELD: usize = 16;
 
-/// The pool and the way to each connection's writer.
+/// The way to each open connection's writer; dropping it closes the connection.
+#[derive(Default)]
 pub(crate) struct Tcp {
-    pool: RefCell<TcpPool>,
-    writers: RefCell<HashMap<ConnId, Sender<()>>>,
-}
-
-impl Default for Tcp {
-    fn default() -> Tcp {
-        Tcp {
-            pool: RefCell::new(TcpPool::new(Limits {
-                max_queries: MAX_TCP_ATTEMPTS,
-                ..Limits::default()
-            })),
-            writers: RefCell::new(HashMap::new()),
-        }
-    }
-}
-
-/// Hands one sub-query to the pool without waiting. Called while the driver holds the
-/// gateway: `Err` is reported by the driver, later failures by the connection tasks.
-pub(crate) fn send(
-    driver: &Rc<Driver>,
-    attempt: AttemptId,
-    addr: SocketAddr,
-    payload: Bytes,
-) -> Result<(), UpstreamFailure> {
-    let tcp = tcp(driver);
-    tcp.pool
-        .borrow_mut()
-        .submit(Instant::now(), attempt, addr, payload)?;
-    let failures = perform(driver);
-    if !failures.is_empty() {
-        // The gateway is borrowed by the caller: report from a task of its own.
-        let driver_rc = driver.clone();
-        driver.spawn(async move { report(&driver_rc, failures) });
-    }
-    Ok(())
+    writers: RefCell<HashMap<ConnId, Sender<Bytes>>>,
 }
 
 fn tcp(driver: &Driver) -> &Tcp {
     &driver.upstreams().tcp
 }
 
-/// Runs the pool's actions (connects, writer wake-ups) and returns the failures, which the
-/// caller reports once it holds no borrow.
-fn perform(driver: &Rc<Driver>) -> Vec<(AttemptId, UpstreamFailure)> {
-    let tcp = tcp(driver);
-    let mut failures = Vec::new();
-    loop {
-        // The pool is not borrowed while an action runs.
-        let Some(action) = tcp.pool.borrow_mut().poll_action() else {
-            return failures;
-        };
-        match action {
-            Action::Connect { conn, addr } => {
-                // One slot is enough: a wake-up only says "look again".
-                let (wake, woken) = channel::bounded(1);
-                tcp.writers.borrow_mut().insert(conn, wake);
-                driver.spawn(run_conn(driver.clone(), conn, addr, woken));
-            }
-            Action::Write(conn) => {
-                if let Some(wake) = tcp.writers.borrow().get(&conn) {
-                    let _ = wake.try_send(());
-                }
-            }
-            Action::Fail { attempt, failure } => failures.push((attempt, failure)),
-            _ => {}
+/// Opens or closes a connection without waiting.
+pub(crate) fn command(driver: &Rc<Driver>, command: ConnectionCommand) {
+    match command {
+        ConnectionCommand::Open { conn, addr } => {
+            let (writer, written) = channel::unbounded();
+            tcp(driver).writers.borrow_mut().insert(conn, writer);
+            driver.spawn(run_conn(driver.clone(), conn, addr, written));
+        }
+        ConnectionCommand::Close(conn) => {
+            tcp(driver).writers.borrow_mut().remove(&conn);
         }
     }
 }
 
-/// Reports failures to the gateway as one input: one drain for a connection's worth of them.
-fn report(driver: &Rc<Driver>, failures: Vec<(AttemptId, UpstreamFailure)>) {
-    if failures.is_empty() {
-        return;
+/// Hands framed queries to a connection's writer.
+pub(crate) fn write(driver: &Driver, conn: ConnId, bytes: Bytes) {
+    if let Some(writer) = tcp(driver).writers.borrow().get(&conn) {
+        let _ = writer.try_send(bytes);
     }
-    driver.handle(|gateway, now| {
-        for (attempt, failure) in failures {
-            gateway.handle_upstream_failure(now, attempt, failure);
-        }
-    });
-}
-
-/// Tells the pool, runs what it decides and reports the failures.
-fn settle(driver: &Rc<Driver>, call: impl FnOnce(&mut TcpPool)) {
-    call(&mut tcp(driver).pool.borrow_mut());
-    let failures = perform(driver);
-    report(driver, failures);
 }
 
 /// One connection from connect to close.
-async fn run_conn(driver: Rc<Driver>, conn: ConnId, addr: SocketAddr, woken: Receiver<()>) {
+async fn run_conn(driver: Rc<Driver>, conn: ConnId, addr: SocketAddr, written: Receiver<Bytes>) {
     let connect = async { Async::<TcpStream>::connect(addr).await.ok() };
     let stream = future::or(connect, async {
         sleep(CONNECT_TIMEOUT).await;
@@ -135,52 +70,33 @@ async fn run_conn(driver: Rc<Driver>, conn: ConnId, addr: SocketAddr, woken: Rec
         Some(stream) => {
             // Queries are small and latency matters more than segment count.
             let _ = stream.get_ref().set_nodelay(true);
-            settle(&driver, |pool| pool.connected(Instant::now(), conn));
+            driver.handle(|gateway, now| gateway.handle_connection_opened(now, conn));
             future::or(
-                read_loop(&driver, conn, addr, &stream),
-                write_loop(&driver, conn, &stream, &woken),
+                read_loop(&driver, conn, &stream),
+                write_loop(&stream, &written),
             )
             .await
         }
         None => Some(Closed::ConnectFailed),
     };
-    tcp(&driver).writers.borrow_mut().remove(&conn);
-    if let Some(how) = how {
-        settle(&driver, |pool| pool.closed(Instant::now(), conn, how));
+    // A connection the gateway closed is one it has forgotten: nothing to report.
+    let known = tcp(&driver).writers.borrow_mut().remove(&conn).is_some();
+    if let (Some(how), true) = (how, known) {
+        driver.handle(|gateway, now| gateway.handle_connection_closed(now, conn, how));
     }
     // Dropping the stream closes the connection.
 }
 
-/// Reads replies until the connection ends. `None` when the pool closed it (idle, stalled,
-/// or retired after its reply), which has then settled its queries itself.
-async fn read_loop(
-    driver: &Rc<Driver>,
-    conn: ConnId,
-    addr: SocketAddr,
-    stream: &Async<TcpStream>,
-) -> Option<Closed> {
+/// Hands every message read to the gateway until the connection ends.
+async fn read_loop(driver: &Rc<Driver>, conn: ConnId, stream: &Async<TcpStream>) -> Option<Closed> {
     let mut reader = stream;
     let mut decoder = FrameDecoder::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut handled = 0usize;
     loop {
-        let deadline = tcp(driver).pool.borrow().deadline(conn)?;
-        let read = async { Some(reader.read(&mut buf).await) };
-        let timer = async {
-            sleep(deadline.saturating_duration_since(Instant::now())).await;
-            None
-        };
-        let len = match future::or(read, timer).await {
-            None => {
-                let mut keep = true;
-                settle(driver, |pool| keep = pool.timeout(Instant::now(), conn));
-                if !keep {
-                    return None;
-                }
-                continue;
-            }
-            Some(Ok(0)) | Some(Err(_)) => return Some(Closed::Lost),
-            Some(Ok(len)) => len,
+        let len = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return Some(Closed::Lost),
+            Ok(len) => len,
         };
         let mut chunk = &buf[..len];
         while !chunk.is_empty() {
@@ -193,14 +109,7 @@ async fn read_loop(
                     // A zero-length frame: the peer is not speaking DNS.
                     Err(_) => return Some(Closed::Broken),
                 };
-                let mut keep = true;
-                settle(driver, |pool| keep = pool.reply(Instant::now(), conn, &msg));
-                driver.handle(|gateway, now| {
-                    gateway.handle_upstream_message(now, addr, UpstreamTransport::Tcp, msg)
-                });
-                if !keep {
-                    return None;
-                }
+                driver.handle(|gateway, now| gateway.handle_connection_message(now, conn, msg));
                 handled += 1;
                 if handled % MESSAGES_PER_YIELD == 0 {
                     future::yield_now().await;
@@ -210,37 +119,20 @@ async fn read_loop(
     }
 }
 
-/// Writes what the pool queued for the connection, all of it in one write, whenever woken.
-/// Ends only when a write fails or times out.
-async fn write_loop(
-    driver: &Rc<Driver>,
-    conn: ConnId,
-    stream: &Async<TcpStream>,
-    woken: &Receiver<()>,
-) -> Option<Closed> {
+/// Writes what the gateway sends on the connection. Ends when a write fails or times out, or
+/// (with `None`) when the gateway closes the connection.
+async fn write_loop(stream: &Async<TcpStream>, written: &Receiver<Bytes>) -> Option<Closed> {
     let mut writer = stream;
-    let mut out = BytesMut::new();
-    loop {
-        out.clear();
-        let taken = tcp(driver)
-            .pool
-            .borrow_mut()
-            .take_writes(Instant::now(), conn, &mut out);
-        if !taken {
-            // The sender lives in `writers` until this task ends.
-            if woken.recv().await.is_err() {
-                return None;
-            }
-            continue;
-        }
-        let write = async { writer.write_all(&out).await.is_ok() };
-        let written = future::or(write, async {
+    while let Ok(bytes) = written.recv().await {
+        let write = async { writer.write_all(&bytes).await.is_ok() };
+        let ok = future::or(write, async {
             sleep(WRITE_TIMEOUT).await;
             false
         })
         .await;
-        if !written {
+        if !ok {
             return Some(Closed::Lost);
         }
     }
+    None
 }

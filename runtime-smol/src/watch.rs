@@ -55,7 +55,7 @@ async fn watch(driver: Rc<Driver>, file: WatchedFile) {
             }
         };
         let mut result = Ok(());
-        driver.handle(|gateway, now| result = gateway.update_file(now, &file.path, &text));
+        driver.handle(|gateway, _| result = gateway.update_file(&file.path, &text));
         if let Err(e) = result {
             log::error(format_args!(
                 "plugin/hosts: {e}; keeping the previous table"

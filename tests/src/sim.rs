@@ -1,6 +1,7 @@
 //! Deterministic simulation of a gateway and its upstreams: a simulated clock, a network
-//! with fixed latency, and upstreams that answer from zones or misbehave on purpose. Nothing
-//! sleeps and nothing touches a socket; `drive_bounded` fails a test that never goes idle.
+//! with fixed latency (datagrams and pooled TCP connections), and upstreams that answer from
+//! zones or misbehave on purpose. Nothing sleeps and nothing touches a socket;
+//! `drive_bounded` fails a test that never goes idle.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gatherdns_core::corefile::{parse_corefile_text, ParseOptions};
+use gatherdns_core::framing::FrameDecoder;
 use gatherdns_core::loader::MemLoader;
 use gatherdns_core::wire::{write_reply, ClientQuery, Name, Opcode, ReplyHeader, MAX_MESSAGE_LEN};
 use gatherdns_core::zone::Zone;
 use gatherdns_core::{
-    ClientAddr, ClientTransport, Destination, Event, Gateway, ListenerId, UpstreamFailure,
-    UpstreamTransport,
+    AttemptId, ClientAddr, ClientTransport, Closed, ConnId, ConnectionCommand, Destination, Event,
+    Gateway, ListenerId, UpstreamFailure,
 };
 
 use crate::message::{QuerySpec, Reply};
@@ -25,7 +27,7 @@ pub enum Behaviour {
     Answer,
     /// Never answers.
     Silent,
-    /// The driver reports every attempt as unreachable.
+    /// The driver reports every datagram to it as unreachable, and no connection to it opens.
     Unreachable,
     /// Replies with these bytes (ID patched in unless `keep_id`).
     Raw { bytes: Vec<u8>, keep_id: bool },
@@ -43,9 +45,47 @@ pub struct Upstream {
     /// Over UDP, replies larger than this are sent truncated (TC=1, no records).
     pub udp_limit: usize,
     /// Every query it received, health probes aside.
-    pub received: Vec<(UpstreamTransport, Bytes)>,
+    pub received: Vec<(Transport, Bytes)>,
     /// Health probes it received.
     pub probes: usize,
+}
+
+/// How a query reached a simulated upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// A pooled upstream TCP connection, as the simulated network saw it. Kept after it closes,
+/// so that tests can look back at every connection the gateway asked for.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    pub addr: SocketAddr,
+    /// When the gateway asked for it.
+    pub requested: Instant,
+    /// When it opened, if it did.
+    pub opened: Option<Instant>,
+    /// When it closed, and who closed it.
+    pub closed: Option<(Instant, ClosedBy)>,
+    /// Transmits written on it, and the queries they carried.
+    pub writes: usize,
+    pub queries: usize,
+}
+
+/// Who ended a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// A `ConnectionCommand::Close` from the gateway.
+    Gateway,
+    /// The simulated network, reported to the gateway as this.
+    Network(Closed),
+}
+
+impl Conn {
+    pub fn is_live(&self) -> bool {
+        self.closed.is_none()
+    }
 }
 
 /// A message (or a failure report) on its way to the gateway.
@@ -58,12 +98,21 @@ struct Scheduled {
 }
 
 enum Delivery {
-    ToGateway {
-        from: SocketAddr,
-        transport: UpstreamTransport,
-        msg: Bytes,
-    },
-    Failure(gatherdns_core::AttemptId),
+    /// A datagram from an upstream.
+    ToGateway { from: SocketAddr, msg: Bytes },
+    /// A datagram that could not be sent.
+    Failure(AttemptId),
+    /// The outcome of a connect: open, or failed.
+    Connected { conn: ConnId, ok: bool },
+    /// A message read from a connection.
+    OnConnection { conn: ConnId, msg: Bytes },
+}
+
+/// The way a query reached an upstream, and so the way its reply goes back.
+#[derive(Clone, Copy)]
+enum Via {
+    Udp(AttemptId),
+    Connection(ConnId),
 }
 
 /// A reply the client received.
@@ -88,6 +137,8 @@ pub struct Sim {
     pub replies: Vec<ClientReply>,
     pub events: Vec<Event>,
     pub latency: Duration,
+    /// Every upstream TCP connection the gateway asked for.
+    pub conns: BTreeMap<ConnId, Conn>,
     queue: Vec<Scheduled>,
     seq: u64,
     next_port: u16,
@@ -115,7 +166,7 @@ impl Sim {
 
     pub fn with_config(config: gatherdns_core::Config) -> Sim {
         let epoch = Instant::now();
-        let gw = Gateway::new(config, epoch, [42; 32]).unwrap_or_else(|e| panic!("gateway: {e}"));
+        let gw = Gateway::new(config, [42; 32]).unwrap_or_else(|e| panic!("gateway: {e}"));
         Sim {
             gw,
             epoch,
@@ -124,6 +175,7 @@ impl Sim {
             replies: Vec::new(),
             events: Vec::new(),
             latency: Duration::from_millis(1),
+            conns: BTreeMap::new(),
             queue: Vec::new(),
             seq: 0,
             next_port: 40000,
@@ -211,6 +263,9 @@ impl Sim {
     }
 
     fn drain(&mut self) {
+        while let Some(command) = self.gw.poll_connection() {
+            self.connection_command(command);
+        }
         while let Some(t) = self.gw.poll_transmit() {
             match t.destination {
                 Destination::Client(client) => self.replies.push(ClientReply {
@@ -218,16 +273,92 @@ impl Sim {
                     bytes: t.payload,
                     at: self.now,
                 }),
-                Destination::Upstream {
-                    attempt,
-                    addr,
-                    transport,
-                } => self.upstream_receives(attempt, addr, transport, t.payload),
+                Destination::Upstream { attempt, addr } => {
+                    self.upstream_receives(Via::Udp(attempt), addr, t.payload)
+                }
+                Destination::Connection(conn) => self.written(conn, &t.payload),
             }
         }
         while let Some(e) = self.gw.poll_event() {
             self.events.push(e);
         }
+    }
+
+    /// Opens (after the network's latency) or closes a connection.
+    fn connection_command(&mut self, command: ConnectionCommand) {
+        match command {
+            ConnectionCommand::Open { conn, addr } => {
+                let fresh = Conn {
+                    addr,
+                    requested: self.now,
+                    opened: None,
+                    closed: None,
+                    writes: 0,
+                    queries: 0,
+                };
+                assert!(
+                    self.conns.insert(conn, fresh).is_none(),
+                    "{conn:?} opened twice"
+                );
+                let ok = self
+                    .upstreams
+                    .get(&addr)
+                    .is_some_and(|up| !matches!(up.behaviour, Behaviour::Unreachable));
+                self.schedule(self.latency, false, Delivery::Connected { conn, ok });
+            }
+            ConnectionCommand::Close(conn) => {
+                let c = self.conns.get_mut(&conn).expect("a connection it opened");
+                assert!(c.is_live(), "{conn:?} closed twice");
+                c.closed = Some((self.now, ClosedBy::Gateway));
+            }
+        }
+    }
+
+    /// Bytes the gateway wrote on a connection: its queries reach the upstream.
+    fn written(&mut self, conn: ConnId, bytes: &[u8]) {
+        let c = self.conns.get_mut(&conn).expect("a connection it opened");
+        assert!(
+            c.opened.is_some() && c.is_live(),
+            "a write on {conn:?}, which is not open"
+        );
+        c.writes += 1;
+        let addr = c.addr;
+        let mut frames = FrameDecoder::new();
+        let mut queries = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            rest = &rest[frames.push(rest)..];
+            while let Some(msg) = frames
+                .next_message()
+                .expect("the gateway frames its queries")
+            {
+                queries.push(msg);
+            }
+        }
+        assert!(!frames.is_mid_frame(), "a write of whole frames only");
+        c.queries += queries.len();
+        for msg in queries {
+            self.upstream_receives(Via::Connection(conn), addr, msg);
+        }
+    }
+
+    /// Connections still open (or opening) to `addr`.
+    pub fn live_conns(&self, addr: SocketAddr) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.addr == addr && c.is_live())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The network ends a connection (the peer reset it, or sent a zero-length frame) and
+    /// reports it to the gateway; what was on its way over it is lost.
+    pub fn break_conn(&mut self, conn: ConnId, how: Closed) {
+        let c = self.conns.get_mut(&conn).expect("a connection it opened");
+        assert!(c.is_live(), "{conn:?} is already closed");
+        c.closed = Some((self.now, ClosedBy::Network(how)));
+        self.gw.handle_connection_closed(self.now, conn, how);
+        self.drain();
     }
 
     fn schedule(&mut self, after: Duration, probe: bool, delivery: Delivery) {
@@ -241,19 +372,21 @@ impl Sim {
         });
     }
 
-    fn upstream_receives(
-        &mut self,
-        attempt: gatherdns_core::AttemptId,
-        addr: SocketAddr,
-        transport: UpstreamTransport,
-        payload: Bytes,
-    ) {
+    fn upstream_receives(&mut self, via: Via, addr: SocketAddr, payload: Bytes) {
         let latency = self.latency;
         let query = ClientQuery::parse(payload.clone()).expect("the gateway sends valid queries");
         let probe = query.qname == Name::root() && query.qtype == domain::base::iana::Rtype::NS;
-        let Some(up) = self.upstreams.get_mut(&addr) else {
-            self.schedule(latency, probe, Delivery::Failure(attempt));
-            return;
+        let transport = match via {
+            Via::Udp(_) => Transport::Udp,
+            Via::Connection(_) => Transport::Tcp,
+        };
+        let up = match (self.upstreams.get_mut(&addr), via) {
+            (Some(up), _) => up,
+            (None, Via::Udp(attempt)) => {
+                self.schedule(latency, probe, Delivery::Failure(attempt));
+                return;
+            }
+            (None, Via::Connection(_)) => unreachable!("connections open only to upstreams"),
         };
         if probe {
             up.probes += 1;
@@ -265,7 +398,9 @@ impl Sim {
         match &up.behaviour {
             Behaviour::Silent => {}
             Behaviour::Unreachable => {
-                self.schedule(latency, probe, Delivery::Failure(attempt));
+                if let Via::Udp(attempt) = via {
+                    self.schedule(latency, probe, Delivery::Failure(attempt));
+                }
                 return;
             }
             Behaviour::Raw { bytes, keep_id } => {
@@ -287,22 +422,21 @@ impl Sim {
                     let mut other = other.to_vec();
                     other[2] |= 0x80; // a response for another question
                     out.push((addr, Bytes::from(other)));
-                    let elsewhere = SocketAddr::new(addr.ip(), addr.port().wrapping_add(1));
-                    out.push((elsewhere, reply.clone()));
+                    // Over TCP the source is the connection itself.
+                    if transport == Transport::Udp {
+                        let elsewhere = SocketAddr::new(addr.ip(), addr.port().wrapping_add(1));
+                        out.push((elsewhere, reply.clone()));
+                    }
                 }
                 out.push((addr, reply));
             }
         }
         for (from, msg) in out {
-            self.schedule(
-                delay,
-                probe,
-                Delivery::ToGateway {
-                    from,
-                    transport,
-                    msg,
-                },
-            );
+            let delivery = match via {
+                Via::Udp(_) => Delivery::ToGateway { from, msg },
+                Via::Connection(conn) => Delivery::OnConnection { conn, msg },
+            };
+            self.schedule(delay, probe, delivery);
         }
     }
 
@@ -326,25 +460,51 @@ impl Sim {
                 .expect("present");
             let scheduled = self.queue.remove(index);
             self.now = self.now.max(scheduled.at);
-            match scheduled.delivery {
-                Delivery::ToGateway {
-                    from,
-                    transport,
-                    msg,
-                } => self
-                    .gw
-                    .handle_upstream_message(self.now, from, transport, msg),
-                Delivery::Failure(attempt) => {
-                    self.gw
-                        .handle_upstream_failure(self.now, attempt, UpstreamFailure::Unreachable)
-                }
-            }
+            self.deliver(scheduled.delivery);
         } else {
             self.now = self.now.max(next_timer.expect("some"));
             self.gw.handle_timeout(self.now);
         }
         self.drain();
         true
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        let now = self.now;
+        match delivery {
+            Delivery::ToGateway { from, msg } => self.gw.handle_upstream_message(now, from, msg),
+            Delivery::Failure(attempt) => {
+                self.gw
+                    .handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
+            }
+            Delivery::Connected { conn, ok } => {
+                let c = self.conns.get_mut(&conn).expect("a connection it opened");
+                if !c.is_live() {
+                    return;
+                }
+                if ok {
+                    c.opened = Some(now);
+                    self.gw.handle_connection_opened(now, conn);
+                } else {
+                    c.closed = Some((now, ClosedBy::Network(Closed::ConnectFailed)));
+                    self.gw
+                        .handle_connection_closed(now, conn, Closed::ConnectFailed);
+                }
+            }
+            Delivery::OnConnection { conn, msg } => {
+                let c = self.conns.get_mut(&conn).expect("a connection it opened");
+                if !c.is_live() {
+                    return; // A closed connection loses what was still on its way.
+                }
+                if msg.is_empty() {
+                    // A zero-length frame, as a driver's frame decoder reports it.
+                    c.closed = Some((now, ClosedBy::Network(Closed::Broken)));
+                    self.gw.handle_connection_closed(now, conn, Closed::Broken);
+                } else {
+                    self.gw.handle_connection_message(now, conn, msg);
+                }
+            }
+        }
     }
 
     /// Steps until no client query is in flight and only health-probe traffic is left (probes
@@ -389,7 +549,7 @@ impl Sim {
 }
 
 /// A reply from the upstream's zone, truncated over UDP beyond its limit.
-fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: UpstreamTransport) -> Bytes {
+fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: Transport) -> Bytes {
     let zone = up.zone.as_ref().expect("answering upstreams have a zone");
     let answer = zone.lookup(&query.qname, query.qtype);
     let header = ReplyHeader {
@@ -406,8 +566,8 @@ fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: UpstreamTrans
         ede: &[],
     };
     let limit = match transport {
-        UpstreamTransport::Udp => up.udp_limit,
-        UpstreamTransport::Tcp => MAX_MESSAGE_LEN,
+        Transport::Udp => up.udp_limit,
+        Transport::Tcp => MAX_MESSAGE_LEN,
     };
     let mut buf = BytesMut::new();
     write_reply(

@@ -3,7 +3,7 @@
 //! hands over the new text, which replaces the old table at once or not at all.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Gateway;
 use crate::config::Location;
@@ -46,13 +46,7 @@ impl Gateway {
     /// The new text of a watched file. Every table of the configuration in force read from
     /// `path` is rebuilt from it; if a line is malformed, none is and the error
     /// (`path:line: …`) says which line.
-    pub fn update_file(
-        &mut self,
-        now: Instant,
-        path: &Path,
-        text: &str,
-    ) -> Result<(), ConfigError> {
-        let _ = now;
+    pub fn update_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
         let mut tables = Vec::new();
         for (index, block) in self.blocks.current().iter().enumerate() {
             let Some(hosts) = block.hosts.as_ref().filter(|h| h.path == path) else {

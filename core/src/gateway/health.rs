@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::generation::Ref;
 use crate::pending::{Owner, Target};
 use crate::timers::TimerKey;
-use crate::transmit::{Destination, Transmit, UpstreamTransport};
+use crate::transmit::UpstreamTransport;
 use crate::upstream_pool::HealthChange;
 use crate::wire::{write_query, Rtype, SubQuery, EDNS_UDP_SIZE};
 
@@ -131,15 +131,7 @@ impl Gateway {
         // longer than the interval, so probes can overlap (at most PROBE_TIMEOUT / interval).
         self.timers
             .insert(now + timeout, TimerKey::Attempt(attempt));
-        let destination = Destination::Upstream {
-            attempt,
-            addr,
-            transport,
-        };
-        self.transmits.push_back(Transmit {
-            destination,
-            payload,
-        });
+        self.send_upstream(now, attempt, addr, transport, payload);
         (addr, dns_id)
     }
 }

@@ -1,8 +1,9 @@
 //! The gateway: the sans-IO state machine the runtimes drive. This file holds the state and
-//! the `handle_*`/`poll_*` API; starting queries, finishing them and upstream health live in
-//! the submodules.
+//! the `handle_*`/`poll_*` API; starting queries, finishing them, upstream health and upstream
+//! TCP connections live in the submodules.
 
 mod chain;
+mod connections;
 mod files;
 mod finish;
 mod health;
@@ -12,7 +13,7 @@ mod start;
 
 pub use files::WatchedFile;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -28,10 +29,11 @@ use crate::generation::{Generations, Ref};
 use crate::metrics::Stats;
 use crate::pending::{Attempt, Owner, Pending};
 use crate::routing::Router;
+use crate::tcp_pool::{Limits, TcpPool};
 use crate::timers::{TimerKey, Timers};
 use crate::transmit::{
-    AttemptId, ClientAddr, ClientTransport, Destination, Transmit, UpstreamFailure,
-    UpstreamTransport,
+    AttemptId, ClientAddr, ClientTransport, ConnId, ConnectionCommand, Destination, Transmit,
+    UpstreamFailure, UpstreamTransport,
 };
 use crate::upstream_pool::Pool;
 use crate::wire::{
@@ -43,7 +45,8 @@ use crate::wire::{
 ///
 /// Methods come in three groups: `handle_*` feed it input (always with the current time),
 /// `poll_*` drain its output, and getters report on it. After every `handle_*` call the
-/// driver drains `poll_transmit` and `poll_event`, then waits until `poll_timeout`.
+/// driver drains `poll_connection`, `poll_transmit` and `poll_event`, then waits until
+/// `poll_timeout`.
 pub struct Gateway {
     router: Router,
     /// Server blocks and upstream pools of the configuration in force, and of earlier ones
@@ -52,6 +55,13 @@ pub struct Gateway {
     pools: Generations<Pool>,
     pending: Pending,
     timers: Timers,
+    /// Upstream TCP connections: which query goes on which, and when each opens and closes.
+    tcp: TcpPool,
+    /// The deadline each connection has a live timer entry for (see `connections.rs`).
+    conn_deadlines: BTreeMap<ConnId, Instant>,
+    /// TCP attempts the pool had no room for, failed before the input returns.
+    tcp_refused: VecDeque<AttemptId>,
+    connections: VecDeque<ConnectionCommand>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     scratch: BytesMut,
@@ -66,8 +76,7 @@ pub struct Gateway {
 impl Gateway {
     /// Builds a gateway from a validated configuration. `seed` feeds the random number
     /// generator used for sub-query IDs and upstream choice; the driver takes it from the OS.
-    pub fn new(config: Config, now: Instant, seed: [u8; 32]) -> Result<Gateway, ConfigError> {
-        let _ = now;
+    pub fn new(config: Config, seed: [u8; 32]) -> Result<Gateway, ConfigError> {
         let mut pools = Vec::new();
         let blocks = config
             .servers
@@ -80,6 +89,10 @@ impl Gateway {
             pools: Generations::new(pools),
             pending: Pending::new(seed),
             timers: Timers::default(),
+            tcp: TcpPool::new(Limits::default()),
+            conn_deadlines: BTreeMap::new(),
+            tcp_refused: VecDeque::new(),
+            connections: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: BytesMut::with_capacity(MAX_MESSAGE_LEN),
@@ -148,6 +161,7 @@ impl Gateway {
         };
         let block = self.blocks.at(index);
         self.route(now, now, from, query, block, None);
+        self.settle_connections(now);
     }
 
     /// Refuses the query at once if the gateway already holds `max_inflight` queries, so
@@ -211,15 +225,12 @@ impl Gateway {
         });
     }
 
-    /// A message from an upstream server.
-    pub fn handle_upstream_message(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        transport: UpstreamTransport,
-        msg: Bytes,
-    ) {
-        self.upstream_message(now, from, transport, msg);
+    /// A datagram from an upstream server, received on the driver's upstream UDP sockets.
+    /// (Messages read from upstream TCP connections go to
+    /// [`Gateway::handle_connection_message`].)
+    pub fn handle_upstream_message(&mut self, now: Instant, from: SocketAddr, msg: Bytes) {
+        self.upstream_message(now, from, UpstreamTransport::Udp, msg);
+        self.settle_connections(now);
         self.release_retired();
     }
 
@@ -303,13 +314,20 @@ impl Gateway {
         );
     }
 
-    /// An attempt that the driver could not complete.
+    /// A UDP sub-query ([`Destination::Upstream`]) that the driver could not send.
     pub fn handle_upstream_failure(
         &mut self,
         now: Instant,
         attempt: AttemptId,
         failure: UpstreamFailure,
     ) {
+        self.upstream_failure(now, attempt, failure);
+        self.settle_connections(now);
+        self.release_retired();
+    }
+
+    /// Fails an attempt that could not be completed; unknown attempts are ignored.
+    fn upstream_failure(&mut self, now: Instant, attempt: AttemptId, failure: UpstreamFailure) {
         let Some(a) = self.drop_attempt(attempt) else {
             return;
         };
@@ -319,12 +337,11 @@ impl Gateway {
             UpstreamFailure::ConnectionLost => format!("connection to {} lost", a.addr),
         };
         self.attempt_failed(now, a, Outcome::Failed(why));
-        self.release_retired();
     }
 
     /// Time has passed. Calling it early or repeatedly is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((_, key)) = self.timers.pop_due(now) {
+        while let Some((at, key)) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Query(key) => {
                     if self.pending.queries.contains_key(&key) {
@@ -338,16 +355,20 @@ impl Gateway {
                     }
                 }
                 TimerKey::Probe { pool, upstream } => self.probe(now, pool, upstream),
+                TimerKey::Connection(conn) => self.connection_timeout(now, at, conn),
             }
         }
+        self.settle_connections(now);
         let pending = &self.pending;
         let pools = &self.pools;
-        self.timers.prune(|k| match k {
+        let conns = &self.conn_deadlines;
+        self.timers.prune(|at, k| match k {
             TimerKey::Query(q) => pending.queries.contains_key(q),
             TimerKey::Attempt(a) => pending.attempts.contains_key(a),
             TimerKey::Probe { pool, upstream } => pools
                 .get(*pool)
                 .is_some_and(|p| p.upstreams[*upstream].down),
+            TimerKey::Connection(conn) => conns.get(conn) == Some(&at),
         });
         self.release_retired();
     }
@@ -361,16 +382,20 @@ impl Gateway {
     }
 
     /// The next message to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
     /// The next event to log or count.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    /// When [`Gateway::handle_timeout`] should next be called.
+    /// When [`Gateway::handle_timeout`] should next be called: the deadlines of queries,
+    /// attempts, health probes and upstream TCP connections alike.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }

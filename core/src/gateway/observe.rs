@@ -116,6 +116,7 @@ impl Gateway {
                 self.recorder.readiness_probe(addr, dns_id);
             }
         }
+        self.settle_connections(now);
     }
 
     /// The server is stopping: queries in flight are still answered, new client messages

@@ -12,7 +12,7 @@ use crate::generation::Ref;
 use crate::pending::{Attempt, Kind, Owner, Part, Query, Target};
 use crate::routing::plan_gather;
 use crate::timers::TimerKey;
-use crate::transmit::{ClientAddr, ClientTransport, Destination, Transmit, UpstreamTransport};
+use crate::transmit::{ClientAddr, ClientTransport, UpstreamTransport};
 use crate::wire::{write_query, ClientQuery, SubQuery};
 
 /// Attempts per part: the first try and one retry on another upstream.
@@ -243,15 +243,7 @@ impl Gateway {
         self.stats.upstream_attempts += 1;
         self.timers
             .insert(now + timeout, TimerKey::Attempt(attempt));
-        let destination = Destination::Upstream {
-            attempt,
-            addr,
-            transport,
-        };
-        self.transmits.push_back(Transmit {
-            destination,
-            payload,
-        });
+        self.send_upstream(now, attempt, addr, transport, payload);
     }
 
     /// An attempt failed or timed out: account it to the upstream's health, then retry the

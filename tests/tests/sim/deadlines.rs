@@ -2,7 +2,7 @@
 
 use domain::base::iana::Rtype;
 use gatherdns_tests::message::QuerySpec;
-use gatherdns_tests::sim::Behaviour;
+use gatherdns_tests::sim::{Behaviour, Transport};
 
 use crate::fixtures::{sim, UPSTREAM_A, UPSTREAM_B};
 
@@ -162,12 +162,6 @@ fn upstream_truncation_is_retried_over_tcp_to_the_same_upstream() {
     assert!(reply.ede.is_empty());
     let received = &sim.upstreams[&UPSTREAM_A.parse().unwrap()].received;
     let transports: Vec<_> = received.iter().map(|(t, _)| *t).collect();
-    assert_eq!(
-        transports,
-        vec![
-            gatherdns_core::UpstreamTransport::Udp,
-            gatherdns_core::UpstreamTransport::Tcp
-        ]
-    );
+    assert_eq!(transports, vec![Transport::Udp, Transport::Tcp]);
     assert_eq!(sim.gw.stats().upstream_tc_retries, 1);
 }

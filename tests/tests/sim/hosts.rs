@@ -117,9 +117,8 @@ fn a_new_file_text_replaces_the_table_and_a_bad_one_changes_nothing() {
         }]
     );
     let path = Path::new("example.hosts");
-    let now = sim.now;
     sim.gw
-        .update_file(now, path, "10.0.0.77 new.example.org\n")
+        .update_file(path, "10.0.0.77 new.example.org\n")
         .expect("valid text");
     assert_eq!(
         ask(&mut sim, "new.example.org.", Rtype::A).answer,
@@ -136,7 +135,6 @@ fn a_new_file_text_replaces_the_table_and_a_bad_one_changes_nothing() {
     );
 
     let err = sim.gw.update_file(
-        now,
         path,
         "10.0.0.78 newer.example.org\n10.0.0.300 bad.example.org\n",
     );
@@ -149,10 +147,7 @@ fn a_new_file_text_replaces_the_table_and_a_bad_one_changes_nothing() {
         ask(&mut sim, "newer.example.org.", Rtype::A).rcode,
         "NXDOMAIN"
     );
-    assert!(sim
-        .gw
-        .update_file(now, Path::new("other.hosts"), "")
-        .is_err());
+    assert!(sim.gw.update_file(Path::new("other.hosts"), "").is_err());
 }
 
 #[test]

@@ -14,4 +14,5 @@ mod multicluster_gw;
 mod reload;
 mod resilience;
 mod truncation;
+mod upstream_tcp;
 mod zones;
