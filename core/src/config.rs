@@ -1,6 +1,7 @@
 //! Validated configuration as plain data. The Corefile parser produces it; the gateway only
 //! ever reads it. Every field has passed validation, so the gateway never re-checks it.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,8 +33,8 @@ pub struct Config {
     /// Client queries one gateway keeps in flight at most; beyond it, REFUSED at once.
     pub max_inflight: usize,
     /// What the configuration was read from, when it was read from files
-    /// ([`crate::reload::load`]): a reload compares it to tell a changed Corefile.
-    pub fingerprint: Option<crate::reload::Fingerprint>,
+    /// (the host's reload): a reload compares it to tell a changed Corefile.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl Default for Config {
@@ -75,7 +76,7 @@ pub struct ServerBlock {
     /// `bufsize`: the EDNS UDP size we advertise and the cap on UDP replies.
     pub bufsize: u16,
     /// `reload`: check the Corefile for changes (the process follows the shortest interval
-    /// of any block, see [`crate::reload::check_interval`]).
+    /// of any block, see the host's reload).
     pub reload: Option<Reload>,
     /// `prometheus`, `health` and `ready`: the HTTP endpoints this block asks for.
     pub ops: Ops,
@@ -345,4 +346,36 @@ pub mod ops_defaults {
     pub const HEALTH: &str = ":8080";
     /// `ready`.
     pub const READY: &str = ":8181";
+}
+
+/// What a configuration was read from: the SHA-512 of the Corefile's text, which CoreDNS
+/// logs, and a SHA-512 over every file the parser read (path and contents, in reading order),
+/// which tells whether anything changed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    corefile: [u8; 64],
+    sources: [u8; 64],
+}
+
+impl Fingerprint {
+    /// From the SHA-512 of the Corefile's text and the one over every file read.
+    pub fn new(corefile: [u8; 64], sources: [u8; 64]) -> Fingerprint {
+        Fingerprint { corefile, sources }
+    }
+
+    /// The Corefile's SHA-512 in hex, as `sha512sum` prints it and CoreDNS logs it.
+    pub fn sha512(&self) -> String {
+        self.corefile
+            .iter()
+            .fold(String::with_capacity(128), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({}…)", &self.sha512()[..16])
+    }
 }

@@ -21,13 +21,12 @@
 //!
 //! A reload is one more input: [`Gateway::reconfigure`] between two calls, then a drain as
 //! after any other; queries in flight finish under the configuration they started with.
-//! [`reload`] has the parts of a reload both binaries share; [`drive`] the drain and the
-//! timer bookkeeping of their run loops.
+//! The server around the core (reading files, the drain loop, sockets, reloads, the HTTP
+//! side) is the `gatherdns-host` crate, written once for both binaries.
 //!
 //! Observability is read, not driven: [`Gateway::metrics`] is a snapshot of the Prometheus
 //! counters (updated on the query path without locks; [`metrics`] renders them as CoreDNS
-//! names them), [`Gateway::not_ready`] says what `/ready` waits for, and [`admin`] is the
-//! socket-free HTTP side of `prometheus`, `health` and `ready` both binaries serve.
+//! names them), and [`Gateway::not_ready`] says what `/ready` waits for.
 //!
 //! ```no_run
 //! use std::time::Instant;
@@ -48,11 +47,13 @@
 //! # fn send(_: Destination, _: Bytes) {}
 //! # fn connect(_: ConnId, _: std::net::SocketAddr) {}
 //! # fn close(_: ConnId) {}
+//! # fn clock() -> Instant { unimplemented!() }
+//! # fn log(_: gatherdns_core::Event) {}
 //! # let config = gatherdns_core::Config::default();
 //! let mut gateway = Gateway::new(config, [7; 32]).expect("valid config");
 //! loop {
 //!     // 1. Sleep until the next input or deadline; one input per wake.
-//!     let now = Instant::now();
+//!     let now = clock();
 //!     match wait(gateway.poll_timeout()) {
 //!         Some(Input::Client(from, msg)) => gateway.handle_client_message(now, from, msg),
 //!         Some(Input::UpstreamDatagram(from, msg)) => {
@@ -64,7 +65,7 @@
 //!         None => {}
 //!     }
 //!     // 2. Timers: harmless when called early.
-//!     gateway.handle_timeout(Instant::now());
+//!     gateway.handle_timeout(clock());
 //!     // 3. Drain everything the core queued.
 //!     while let Some(command) = gateway.poll_connection() {
 //!         match command {
@@ -76,21 +77,18 @@
 //!         send(t.destination, t.payload);
 //!     }
 //!     while let Some(event) = gateway.poll_event() {
-//!         println!("{event:?}");
+//!         log(event);
 //!     }
 //! }
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
 mod answer;
 mod block;
-pub mod cli;
 pub mod config;
 pub mod corefile;
 mod distributed_domain;
-pub mod drive;
 pub mod error;
 pub mod event;
 pub mod framing;
@@ -106,16 +104,18 @@ mod mcs;
 pub mod metrics;
 mod multicluster_gw;
 mod pending;
-pub mod reload;
 mod respond;
 mod routing;
-pub mod startup;
 mod tcp_pool;
 mod timers;
 pub mod transmit;
 mod upstream_pool;
 pub mod wire;
 pub mod zone;
+
+/// The version of every crate of the workspace, as the binaries introduce themselves and
+/// `coredns_build_info` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use answer::Answer;
 pub use config::Config;

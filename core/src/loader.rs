@@ -1,6 +1,6 @@
 //! Everything the Corefile parser needs from the outside world (files, globs, environment),
-//! behind one trait, so the parser stays pure: [`FsLoader`] for the real filesystem,
-//! [`MemLoader`] for tests and fuzzing.
+//! behind one trait, so the parser stays pure: the host crate's `FsLoader` for the real
+//! filesystem, [`MemLoader`] for tests and fuzzing.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -16,39 +16,32 @@ pub trait Loader {
     fn env(&self, name: &str) -> Option<String>;
 }
 
-/// The real filesystem and process environment.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FsLoader;
+/// A glob pattern split into its literal directory and a compiled last-component pattern:
+/// the pure half of a [`Loader::glob`] over a real directory (the host lists the directory).
+#[derive(Debug, Clone)]
+pub struct GlobPattern {
+    dir: PathBuf,
+    matcher: Pattern,
+}
 
-impl Loader for FsLoader {
-    fn read(&self, path: &Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
-    }
-
-    fn glob(&self, pattern: &Path) -> Result<Vec<PathBuf>, String> {
+impl GlobPattern {
+    /// Parses `pattern`; wildcards are allowed in its last component only.
+    pub fn parse(pattern: &Path) -> Result<GlobPattern, String> {
         let (dir, name_pattern) = split_pattern(pattern)?;
-        let matcher = Pattern::compile(&name_pattern)?;
-        let listing = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir.as_path()
-        };
-        // Like Go's filepath.Glob, an unreadable directory simply matches nothing.
-        let Ok(entries) = std::fs::read_dir(listing) else {
-            return Ok(Vec::new());
-        };
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| matcher.matches(name))
-            .map(|name| dir.join(name))
-            .collect();
-        found.sort();
-        Ok(found)
+        Ok(GlobPattern {
+            dir,
+            matcher: Pattern::compile(&name_pattern)?,
+        })
     }
 
-    fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+    /// The directory to list (empty for the current one).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether a file name in that directory matches.
+    pub fn matches(&self, name: &str) -> bool {
+        self.matcher.matches(name)
     }
 }
 
@@ -327,24 +320,6 @@ mod tests {
         assert!(loader.glob(Path::new("c*/a.conf")).is_err());
         assert_eq!(Loader::env(&loader, "PORT"), Some("1053".to_string()));
         assert_eq!(Loader::env(&loader, "NOPE"), None);
-    }
-
-    #[test]
-    fn fs_loader_globs_a_real_directory_sorted() {
-        let dir = std::env::temp_dir().join(format!("gatherdns-loader-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        for name in ["z.conf", "a.conf", "m.txt"] {
-            std::fs::write(dir.join(name), name).expect("write");
-        }
-        let found = FsLoader.glob(&dir.join("*.conf"));
-        let missing = FsLoader.glob(&dir.join("nope").join("*.conf"));
-        let read = FsLoader.read(&dir.join("a.conf"));
-        let unreadable = FsLoader.read(&dir.join("absent.conf"));
-        std::fs::remove_dir_all(&dir).expect("cleanup");
-        assert_eq!(found, Ok(vec![dir.join("a.conf"), dir.join("z.conf")]));
-        assert_eq!(missing, Ok(vec![]));
-        assert_eq!(read, Ok("a.conf".to_string()));
-        assert!(unreadable.is_err_and(|e| e.contains("os error 2")));
     }
 
     #[test]

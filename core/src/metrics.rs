@@ -3,16 +3,14 @@
 //!
 //! The Prometheus side (`/metrics`) lives in the submodules: the families with CoreDNS's
 //! names, the per-gateway recorder updated on the query path, snapshots that add up across
-//! gateways, the `process_*` reader and the OpenMetrics rendering.
+//! gateways and the OpenMetrics rendering (the host adds the `process_*` families).
 
 pub mod exposition;
 pub mod families;
-pub mod process;
 pub(crate) mod recorder;
 pub mod snapshot;
 
 pub use exposition::{render, CONTENT_TYPE};
-pub use process::Process;
 pub use snapshot::Snapshot;
 
 /// Counters since the gateway was created.

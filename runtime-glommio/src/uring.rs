@@ -2,8 +2,6 @@
 //! for every way it can be missing (old kernel, seccomp, the sysctl, a low RLIMIT_MEMLOCK):
 //! say so and name gatherdns-smol, which serves the same Corefile without io_uring.
 
-use std::any::Any;
-
 use rlimit::Resource;
 
 /// Locked memory glommio refuses to start without (its `MIN_MEMLOCK_LIMIT`), in bytes.
@@ -71,24 +69,14 @@ pub(crate) fn prepare(executors: usize) -> Result<(), String> {
 
 /// The reason in a panic that glommio raised while setting up its rings (it asserts that the
 /// kernel can probe io_uring instead of returning an error).
-pub(crate) fn panic_reason(payload: &(dyn Any + Send)) -> String {
-    let text = panic_text(payload);
+pub(crate) fn panic_reason(text: &str) -> String {
     if text.contains("probe") || text.contains("IO_URING_RECENT_ENOUGH") {
         "the kernel refused to set up an io_uring: it is older than 5.8, or io_uring is \
          blocked by seccomp or disabled"
             .to_string()
     } else {
-        text
+        text.to_string()
     }
-}
-
-/// The message of a panic, whatever its payload.
-pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_string())
 }
 
 #[cfg(test)]
@@ -104,9 +92,9 @@ mod tests {
 
     #[test]
     fn probe_panics_are_explained() {
-        let payload: Box<dyn Any + Send> = Box::new("Failed to register a probe. The most likely");
-        assert!(panic_reason(payload.as_ref()).contains("older than 5.8"));
-        let payload: Box<dyn Any + Send> = Box::new(String::from("other"));
-        assert_eq!(panic_reason(payload.as_ref()), "other");
+        assert!(
+            panic_reason("Failed to register a probe. The most likely").contains("older than 5.8")
+        );
+        assert_eq!(panic_reason("other"), "other");
     }
 }

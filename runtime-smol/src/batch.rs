@@ -27,6 +27,12 @@ pub(crate) struct Receiver {
     got: Vec<(SocketAddr, usize)>,
 }
 
+impl Default for Receiver {
+    fn default() -> Receiver {
+        Receiver::new()
+    }
+}
+
 impl Receiver {
     pub(crate) fn new() -> Receiver {
         Receiver {

@@ -23,15 +23,13 @@ const READINESS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Gateway {
     /// This gateway's metrics now. gatherdns-glommio adds up its executors' snapshots
-    /// ([`Snapshot::merge`]); the process-wide families ([`crate::admin::metrics`])
+    /// ([`Snapshot::merge`]); the process-wide families (the host's `admin::metrics`)
     /// are added once by the runtime.
     pub fn metrics(&self) -> Snapshot {
         let mut s = Snapshot::default();
-        s.gauge(
-            &families::BUILD_INFO,
-            &[crate::startup::VERSION, "", ""],
-            1.0,
-        );
+        s.gauge(&families::BUILD_INFO, &[crate::VERSION, "", ""], 1.0);
+        // Shown at zero from the start; the driver adds the panics it recovered from while
+        // the gateway handled an input (a panic is caught outside the gateway).
         s.counter(&families::PANICS, &[], 0);
         self.recorder.snapshot(&mut s);
         let st = &self.stats;

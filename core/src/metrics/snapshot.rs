@@ -123,7 +123,7 @@ impl Snapshot {
 
     /// Declares a family without samples yet (so that it is rendered, as a registered but
     /// unused Go metric vector is not: use only for families CoreDNS shows at zero).
-    pub(crate) fn declare(&mut self, def: &'static Def) {
+    pub fn declare(&mut self, def: &'static Def) {
         self.families.entry(def.name).or_insert_with(|| Family {
             def,
             series: BTreeMap::new(),
@@ -132,7 +132,7 @@ impl Snapshot {
 
     /// Adds `value` to the sample of `def` with `labels` (counters and histograms add up,
     /// gauges follow the family's kind).
-    pub(crate) fn put(&mut self, def: &'static Def, labels: Vec<String>, value: Value) {
+    pub fn put(&mut self, def: &'static Def, labels: Vec<String>, value: Value) {
         debug_assert_eq!(labels.len(), def.labels.len(), "{}", def.name);
         let family = self.families.entry(def.name).or_insert_with(|| Family {
             def,
@@ -147,12 +147,12 @@ impl Snapshot {
     }
 
     /// A counter sample.
-    pub(crate) fn counter(&mut self, def: &'static Def, labels: &[&str], value: u64) {
+    pub fn counter(&mut self, def: &'static Def, labels: &[&str], value: u64) {
         self.put(def, owned(labels), Value::Counter(value));
     }
 
     /// A gauge sample.
-    pub(crate) fn gauge(&mut self, def: &'static Def, labels: &[&str], value: f64) {
+    pub fn gauge(&mut self, def: &'static Def, labels: &[&str], value: f64) {
         self.put(def, owned(labels), Value::Gauge(value));
     }
 

@@ -1,19 +1,17 @@
-//! What both server binaries do before and around serving: the command line's informational
-//! flags, loading the Corefile it names, and what they print (banner, log lines of the core's
-//! events, OS errors) as whole lines on stdout. The binaries do the sockets and the serving.
+//! What both server binaries do before serving: the command line's informational flags,
+//! loading the Corefile it names, and the banner.
 
-use std::fmt::{Display, Write as _};
+use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use crate::cli::{parse_args, usage, Cli};
-use crate::config::Config;
-use crate::corefile::SUPPORTED_DIRECTIVES;
-use crate::event::Event;
+use gatherdns_core::config::Config;
+use gatherdns_core::corefile::SUPPORTED_DIRECTIVES;
+use gatherdns_core::VERSION;
 
-/// The version of every crate of the workspace, as the binaries introduce themselves.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::cli::{parse_args, usage, Cli};
+use crate::log::warning;
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -105,9 +103,9 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
-/// The configuration carries the fingerprint a reload compares ([`crate::reload::load`]).
+/// The configuration carries the fingerprint a reload compares ([`crate::reloader::load`]).
 fn read_config(cli: &Cli) -> Result<Config, String> {
-    crate::reload::load(cli).config
+    crate::reloader::load(cli).config
 }
 
 /// CoreDNS's startup banner: one `dns://ADDR` line per listener, then `BINARY-VERSION`.
@@ -118,70 +116,6 @@ pub fn banner(listeners: &[SocketAddr], binary: &str) -> String {
     }
     let _ = write!(text, "{binary}-{VERSION}");
     text
-}
-
-/// The log line of an event of the core: the `log` plugin's query line or the `errors`
-/// plugin's line. `None` for events that are not logged (counters only).
-pub fn event_line(event: &Event) -> Option<String> {
-    match event {
-        Event::QueryLogged(log) => Some(format!("[INFO] {}", log.line())),
-        // CoreDNS's errors plugin prints the RCODE it answered with (2, SERVFAIL) first.
-        Event::Error { query, message } => Some(format!(
-            "[ERROR] plugin/errors: 2 {query}: {message}"
-        )),
-        Event::UpstreamHealth { upstream, healthy: false } => Some(format!(
-            "[WARNING] plugin/forward: upstream {upstream} is down: skipped until a health check succeeds"
-        )),
-        Event::UpstreamHealth { upstream, healthy: true } => Some(format!(
-            "[INFO] plugin/forward: upstream {upstream} is healthy again"
-        )),
-        // Events added to the core later are observability only until a binary logs them.
-        #[allow(unreachable_patterns)]
-        _ => None,
-    }
-}
-
-/// Writes one line to stdout in one piece, so that threads printing at once never interleave
-/// mid-line. Write errors (a closed pipe) are ignored: losing a log line must never take the
-/// server down, which `println!` would do by panicking.
-pub fn line(text: impl Display) {
-    let _ = writeln!(io::stdout().lock(), "{text}");
-}
-
-/// `[INFO] message`.
-pub fn info(message: impl Display) {
-    line(format_args!("[INFO] {message}"));
-}
-
-/// `[WARNING] message`.
-pub fn warning(message: impl Display) {
-    line(format_args!("[WARNING] {message}"));
-}
-
-/// `[ERROR] message`, for failures of the server itself (not of a query).
-pub fn error(message: impl Display) {
-    line(format_args!("[ERROR] {message}"));
-}
-
-/// Prints an event of the core, if it is one that is logged.
-pub fn log_event(event: &Event) {
-    if let Some(text) = event_line(event) {
-        line(text);
-    }
-}
-
-/// An OS error as Go prints it (`address already in use`), without Rust's "(os error 98)".
-pub fn describe(error: &io::Error) -> String {
-    let text = error.to_string();
-    let text = match text.find(" (os error") {
-        Some(end) => &text[..end],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]
@@ -224,12 +158,6 @@ mod tests {
             banner(&addrs, "gatherdns-x"),
             format!("dns://127.0.0.1:1053\ngatherdns-x-{VERSION}")
         );
-    }
-
-    #[test]
-    fn os_errors_read_like_go() {
-        let error = io::Error::from_raw_os_error(98);
-        assert_eq!(describe(&error), "address already in use");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Client TCP (RFC 7766) on io_uring: per connection a reader that splits frames and hands each
-//! query to the gateway, and a writer fed from a bounded queue, so that pipelined queries are
-//! answered in whatever order the gateway finishes them. Idle and connection limits apply.
+//! Client TCP (RFC 7766): per connection a reader that splits frames and hands each query to
+//! the gateway, and a writer fed from a bounded per-connection queue, so that pipelined queries
+//! are answered in whatever order the gateway finishes them. Idle and connection limits apply.
 
-use std::cell::Cell;
-use std::net::SocketAddr;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,16 +15,14 @@ use futures_lite::io::{split, ReadHalf, WriteHalf};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use gatherdns_core::framing::{encode_frame, FrameDecoder};
 use gatherdns_core::{ClientAddr, ClientTransport, ListenerId};
-use glommio::net::{TcpListener, TcpStream};
 
 use crate::budget::Budget;
 use crate::driver::Driver;
-use crate::timer::sleep;
+use crate::runtime::Runtime;
 
-/// Open client connections at most, over all listeners and executors (as gatherdns-smol);
-/// beyond it a new connection is closed at once, so that connections cannot exhaust file
-/// descriptors or memory.
-const MAX_CONNECTIONS: usize = 1000;
+/// Open client connections at most, over all listeners and executors; beyond it a new
+/// connection is closed at once, so that connections cannot exhaust file descriptors or memory.
+pub(crate) const MAX_CONNECTIONS: usize = 1000;
 
 /// A connection with no query outstanding is closed after this long without traffic.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,16 +44,49 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Pause after a failed accept (out of descriptors), so that the loop cannot spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
-/// The driver's way to a connection's writer.
-pub(crate) struct ConnHandle {
-    replies: Sender<Bytes>,
+/// The client connections of one driver: the process-wide count (touched on accept and
+/// close only), this driver's next connection id, and each open connection's reply queue.
+pub(crate) struct Clients {
+    open: Arc<AtomicUsize>,
+    next_id: Cell<u64>,
+    replies: RefCell<BTreeMap<u64, Sender<Bytes>>>,
 }
 
-impl ConnHandle {
-    /// Queues a reply. The queue has room for every query the reader let through, so a full
-    /// queue means the gateway sent more replies than it got queries: the extra one is dropped.
-    pub(crate) fn send(&self, reply: Bytes) {
-        let _ = self.replies.try_send(reply);
+impl Clients {
+    pub(crate) fn new(open: Arc<AtomicUsize>) -> Clients {
+        Clients {
+            open,
+            next_id: Cell::new(0),
+            replies: RefCell::default(),
+        }
+    }
+
+    /// Queues a reply for connection `id`. The queue has room for every query the reader let
+    /// through, so a full queue means the gateway sent more replies than it got queries: the
+    /// extra one is dropped. A connection that closed before its reply was ready loses it.
+    pub(crate) fn send(&self, id: u64, reply: Bytes) {
+        if let Some(queue) = self.replies.borrow().get(&id) {
+            let _ = queue.try_send(reply);
+        }
+    }
+
+    /// Takes a place for a new connection, if one is free.
+    fn admit(&self) -> Option<CountGuard> {
+        if self.open.fetch_add(1, Ordering::Relaxed) < MAX_CONNECTIONS {
+            Some(CountGuard(self.open.clone()))
+        } else {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Gives the place back however the connection task ends.
+struct CountGuard(Arc<AtomicUsize>);
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -76,78 +107,46 @@ enum ReadEnd {
     Close,
 }
 
-/// Open connections of the process (the one count the executors share, touched on accept
-/// and close only), and this executor's next connection id.
-pub(crate) struct ConnCounter {
-    open: Arc<AtomicUsize>,
-    next_id: Cell<u64>,
-}
-
-impl ConnCounter {
-    pub(crate) fn new(open: Arc<AtomicUsize>) -> ConnCounter {
-        ConnCounter {
-            open,
-            next_id: Cell::new(0),
-        }
-    }
-
-    /// Takes a place for a new connection, if one is free.
-    fn admit(self: &Rc<Self>) -> Option<CountGuard> {
-        if self.open.fetch_add(1, Ordering::Relaxed) < MAX_CONNECTIONS {
-            Some(CountGuard(self.open.clone()))
-        } else {
-            self.open.fetch_sub(1, Ordering::Relaxed);
-            None
-        }
-    }
-}
-
-/// Gives the place back however the connection task ends.
-struct CountGuard(Arc<AtomicUsize>);
-
-impl Drop for CountGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Accepts connections on listener `index` for as long as the process runs. The listening
-/// socket is this executor's own (SO_REUSEPORT), so its connections stay on this executor.
-pub(crate) async fn accept_loop(
-    driver: Rc<Driver>,
-    index: usize,
-    listener: TcpListener,
-    conns: Rc<ConnCounter>,
+/// Accepts connections on listener `id` for as long as it is open.
+pub(crate) async fn accept_loop<R: Runtime>(
+    driver: Rc<Driver<R>>,
+    id: ListenerId,
+    listener: R::TcpListener,
 ) {
-    let mut budget = Budget::new();
+    let mut budget = Budget::<R>::new();
     loop {
-        match listener.accept().await {
-            Ok(stream) => match (stream.peer_addr(), conns.admit()) {
-                (Ok(remote), Some(guard)) => {
-                    let id = conns.next_id.get();
-                    conns.next_id.set(id + 1);
-                    driver.spawn(serve_conn(driver.clone(), index, id, stream, remote, guard));
+        match R::accept(&listener).await {
+            Ok((stream, remote)) => match driver.clients.admit() {
+                Some(guard) => {
+                    let conn = driver.clients.next_id.get();
+                    driver.clients.next_id.set(conn + 1);
+                    let client = ClientAddr {
+                        listener: id,
+                        remote,
+                        transport: ClientTransport::Tcp(conn),
+                    };
+                    R::detach(R::spawn(serve_conn(driver.clone(), client, stream, guard)));
                 }
                 // Dropping the stream closes it at once: the cheapest possible refusal.
-                _ => drop(stream),
+                None => drop(stream),
             },
-            Err(_) => sleep(ACCEPT_PAUSE).await,
+            Err(_) => R::sleep_until(Instant::now() + ACCEPT_PAUSE).await,
         }
         // Accept storms must not starve the connections already open.
-        budget.spend().await;
+        budget.spend(1).await;
     }
 }
 
-async fn serve_conn(
-    driver: Rc<Driver>,
-    index: usize,
-    id: u64,
-    stream: TcpStream,
-    remote: SocketAddr,
+async fn serve_conn<R: Runtime>(
+    driver: Rc<Driver<R>>,
+    client: ClientAddr,
+    stream: R::TcpStream,
     _guard: CountGuard,
 ) {
-    // Replies are small and latency matters more than segment count.
-    let _ = stream.set_nodelay(true);
+    let ClientTransport::Tcp(id) = client.transport else {
+        return;
+    };
+    R::set_nodelay(&stream);
     let (reader, writer) = split(stream);
     let state = Rc::new(ConnState {
         outstanding: Cell::new(0),
@@ -157,20 +156,20 @@ async fn serve_conn(
     // The writer signals progress (a reply written) through this; it closes when the writer
     // ends, which tells the reader that the connection is broken.
     let (progress_tx, progress_rx) = async_channel::bounded(1);
-    driver.register_conn(id, ConnHandle { replies: reply_tx });
-    let writer = driver.spawn_task(write_loop(writer, reply_rx, state.clone(), progress_tx));
-    let client = ClientAddr {
-        listener: ListenerId(index),
-        remote,
-        transport: ClientTransport::Tcp(id),
-    };
+    driver.clients.replies.borrow_mut().insert(id, reply_tx);
+    let writer = R::spawn(write_loop::<R>(
+        writer,
+        reply_rx,
+        state.clone(),
+        progress_tx,
+    ));
     let end = read_loop(&driver, client, reader, &state, &progress_rx).await;
     if end == ReadEnd::Eof {
         // Let the replies still owed go out, for a bounded time.
         let until = Instant::now() + IDLE_TIMEOUT;
         while state.outstanding.get() > 0 && Instant::now() < until {
             let progressed = future::or(async { progress_rx.recv().await.is_ok() }, async {
-                sleep(until.saturating_duration_since(Instant::now())).await;
+                R::sleep_until(until).await;
                 false
             });
             if !progressed.await {
@@ -179,28 +178,31 @@ async fn serve_conn(
         }
     }
     // Dropping the queue's sender lets the writer finish what is queued and end.
-    driver.unregister_conn(id);
+    driver.clients.replies.borrow_mut().remove(&id);
     if end == ReadEnd::Eof {
-        future::or(writer, sleep(WRITE_TIMEOUT)).await;
+        // The writer drops its end of `progress` once the queue is written out.
+        let finished = async { while progress_rx.recv().await.is_ok() {} };
+        future::or(finished, R::sleep_until(Instant::now() + WRITE_TIMEOUT)).await;
     }
-    // Otherwise dropping the writer task cancels it; the last half of the stream closes it.
+    // Dropping the writer task cancels it; the last half of the stream closes it.
+    drop(writer);
 }
 
 /// Reads frames and hands each query to the gateway until the client closes, goes idle or
 /// breaks the framing.
-async fn read_loop(
-    driver: &Rc<Driver>,
+async fn read_loop<R: Runtime>(
+    driver: &Rc<Driver<R>>,
     client: ClientAddr,
-    mut reader: ReadHalf<TcpStream>,
+    mut reader: ReadHalf<R::TcpStream>,
     state: &ConnState,
     progress: &Receiver<()>,
 ) -> ReadEnd {
     let mut decoder = FrameDecoder::new();
     // Queries are small; a modest buffer keeps a thousand idle connections cheap.
     let mut buf = vec![0u8; 4096];
-    let mut budget = Budget::new();
+    let mut budget = Budget::<R>::new();
     loop {
-        let len = match read_or_idle(&mut reader, &mut buf, state, progress).await {
+        let len = match read_or_idle::<R>(&mut reader, &mut buf, state, progress).await {
             Some(Ok(0)) => return ReadEnd::Eof,
             Some(Ok(len)) => len,
             Some(Err(_)) | None => return ReadEnd::Close,
@@ -220,7 +222,7 @@ async fn read_loop(
                 // Backpressure: a client that pipelines faster than it is answered waits.
                 while state.outstanding.get() >= MAX_PIPELINE {
                     let waited = future::or(async { progress.recv().await.is_ok() }, async {
-                        sleep(STALL_TIMEOUT).await;
+                        R::sleep_until(Instant::now() + STALL_TIMEOUT).await;
                         false
                     });
                     if !waited.await {
@@ -230,8 +232,8 @@ async fn read_loop(
                 if expects_reply(&msg) {
                     state.outstanding.set(state.outstanding.get() + 1);
                 }
-                driver.handle(|gateway, now| gateway.handle_client_message(now, client, msg));
-                budget.spend().await;
+                driver.handle_client_messages(std::iter::once((client, msg)));
+                budget.spend(1).await;
             }
         }
     }
@@ -239,10 +241,8 @@ async fn read_loop(
 
 /// One read, or `None` once the connection has been idle too long (or the writer died).
 /// Writes count as activity, so the deadline is re-evaluated whenever the writer progresses.
-/// glommio's reads wait for readiness and keep no data in flight, so abandoning one loses
-/// nothing.
-async fn read_or_idle(
-    reader: &mut ReadHalf<TcpStream>,
+async fn read_or_idle<R: Runtime>(
+    reader: &mut ReadHalf<R::TcpStream>,
     buf: &mut [u8],
     state: &ConnState,
     progress: &Receiver<()>,
@@ -267,7 +267,7 @@ async fn read_or_idle(
             future::or(
                 async { Woke::Progress(progress.recv().await.is_ok()) },
                 async {
-                    sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    R::sleep_until(deadline).await;
                     Woke::Timer
                 },
             ),
@@ -291,8 +291,8 @@ fn expects_reply(msg: &[u8]) -> bool {
 
 /// Writes queued replies, several per write when they pile up, until the queue closes or a
 /// write fails or times out.
-async fn write_loop(
-    mut writer: WriteHalf<TcpStream>,
+async fn write_loop<R: Runtime>(
+    mut writer: WriteHalf<R::TcpStream>,
     replies: Receiver<Bytes>,
     state: Rc<ConnState>,
     progress: Sender<()>,
@@ -308,12 +308,11 @@ async fn write_loop(
             count += 1;
         }
         let write = async { writer.write_all(&out).await.is_ok() };
-        let written = future::or(write, async {
-            sleep(WRITE_TIMEOUT).await;
+        let timeout = async {
+            R::sleep_until(Instant::now() + WRITE_TIMEOUT).await;
             false
-        })
-        .await;
-        if !written {
+        };
+        if !future::or(write, timeout).await {
             // Dropping `progress` tells the reader to close the connection.
             return;
         }

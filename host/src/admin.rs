@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::metrics::{families, Process, Snapshot};
+use gatherdns_core::config::Config;
+use gatherdns_core::metrics::{families, Snapshot};
+
+use crate::process::Process;
 
 /// A request head larger than this is refused (431): the endpoints take no body.
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -237,8 +239,8 @@ pub fn metrics(mut snapshot: Snapshot, reload_failed: u64) -> Response {
     Process::read().add_to(&mut snapshot);
     Response {
         status: 200,
-        content_type: crate::metrics::CONTENT_TYPE,
-        body: crate::metrics::render(snapshot).into_bytes(),
+        content_type: gatherdns_core::metrics::CONTENT_TYPE,
+        body: gatherdns_core::metrics::render(snapshot).into_bytes(),
         allow: false,
     }
 }
@@ -372,11 +374,11 @@ mod tests {
         let text =
             "a.example.:1053 {\n  prometheus :9153\n  health :9153 {\n    lameduck 2s\n  }\n}\n\
                     b.example.:1053 {\n  health {\n    lameduck 5s\n  }\n  ready\n}\n";
-        let config = crate::corefile::parse_corefile_text(
+        let config = gatherdns_core::corefile::parse_corefile_text(
             std::path::Path::new("Corefile"),
             text,
-            &crate::loader::MemLoader::new(),
-            &crate::corefile::ParseOptions::default(),
+            &gatherdns_core::loader::MemLoader::new(),
+            &gatherdns_core::corefile::ParseOptions::default(),
         )
         .expect("valid");
         let plan = Plan::from_config(&config);

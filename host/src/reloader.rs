@@ -1,7 +1,7 @@
 //! Reloading the Corefile, the part both binaries share: reading it with a fingerprint of
 //! every file read (Corefile, imports, zone and hosts files), deciding whether a check found a
 //! change, how often the `reload` directive checks, and the log lines CoreDNS prints. The
-//! binaries do the waiting (SIGUSR1, the timer), the listeners and [`crate::Gateway::reconfigure`].
+//! binaries do the waiting (SIGUSR1, the timer), the listeners and [`gatherdns_core::Gateway::reconfigure`].
 //!
 //! A reload, as a binary runs it:
 //!
@@ -15,44 +15,18 @@
 //!    lines they return. After a failure the old configuration keeps serving.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha512};
 
+use gatherdns_core::config::{defaults, Config, Fingerprint};
+use gatherdns_core::corefile::{parse_corefile_text, ParseOptions};
+use gatherdns_core::loader::Loader;
+
 use crate::cli::Cli;
-use crate::config::{defaults, Config};
-use crate::corefile::{parse_corefile_text, ParseOptions};
-use crate::loader::{FsLoader, Loader};
-
-/// What a configuration was read from: the SHA-512 of the Corefile's text, which CoreDNS
-/// logs, and a SHA-512 over every file the parser read (path and contents, in reading order),
-/// which tells whether anything changed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint {
-    corefile: [u8; 64],
-    sources: [u8; 64],
-}
-
-impl Fingerprint {
-    /// The Corefile's SHA-512 in hex, as `sha512sum` prints it and CoreDNS logs it.
-    pub fn sha512(&self) -> String {
-        self.corefile
-            .iter()
-            .fold(String::with_capacity(128), |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            })
-    }
-}
-
-impl std::fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fingerprint({}…)", &self.sha512()[..16])
-    }
-}
+use crate::loader::FsLoader;
 
 /// A Corefile read for serving or reloading: its fingerprint, which exists even when the
 /// configuration does not parse, and the configuration or the one-line error.
@@ -86,10 +60,7 @@ pub fn load(cli: &Cli) -> Loaded {
             parse_corefile_text(&cli.conf, &text, &loader, &options).map_err(|e| e.to_string())
         }
     };
-    let fingerprint = Fingerprint {
-        corefile,
-        sources: loader.finish(),
-    };
+    let fingerprint = Fingerprint::new(corefile, loader.finish());
     let config = config.map(|mut config| {
         if let Some(max) = cli.max_inflight {
             config.max_inflight = max;
@@ -119,7 +90,7 @@ pub fn check_interval(config: &Config, random: u64) -> Option<Duration> {
 }
 
 /// The addresses `config` listens on, in the order (and with the ids, after a reconfigure)
-/// [`crate::Gateway::listeners`] gives them: what a binary binds before it reconfigures.
+/// [`gatherdns_core::Gateway::listeners`] gives them: what a binary binds before it reconfigures.
 pub fn listeners(config: &Config) -> Vec<SocketAddr> {
     let mut addrs: Vec<SocketAddr> = Vec::new();
     for addr in config.servers.iter().flat_map(|b| b.listen_addrs()) {
@@ -354,10 +325,7 @@ mod tests {
 
     fn loaded(text: &str, config: Result<Config, String>) -> Loaded {
         Loaded {
-            fingerprint: Fingerprint {
-                corefile: Sha512::digest(text).into(),
-                sources: Sha512::digest(text).into(),
-            },
+            fingerprint: Fingerprint::new(Sha512::digest(text).into(), Sha512::digest(text).into()),
             config,
         }
     }
@@ -409,7 +377,7 @@ mod tests {
             parse_corefile_text(
                 Path::new("Corefile"),
                 text,
-                &crate::loader::MemLoader::new(),
+                &gatherdns_core::loader::MemLoader::new(),
                 &ParseOptions::default(),
             )
             .expect("valid")

@@ -18,13 +18,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
-use gatherdns_core::admin::{self, Listener, Plan, Request, Route, State};
-use gatherdns_core::metrics::Snapshot;
+use gatherdns_core::metrics::{families, Snapshot};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use crate::admin::{self, Listener, Plan, Request, Route, State};
 use crate::driver::Driver;
 use crate::executors::Note;
-use crate::{describe, log};
+use crate::log::{self, describe};
+use crate::runtime::Runtime;
 
 /// How long an executor may take to answer the HTTP side.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,18 +53,16 @@ pub(crate) fn channel() -> (Sender<Command>, Receiver<Command>) {
 }
 
 /// An executor's side: answers commands for as long as the process runs.
-pub(crate) async fn serve(driver: Rc<Driver>, commands: Receiver<Command>) {
+pub(crate) async fn serve<R: Runtime>(driver: Rc<Driver<R>>, commands: Receiver<Command>) {
     while let Ok(command) = commands.recv().await {
         match command {
             Command::Metrics(reply) => {
-                let mut snapshot = None;
-                driver.handle(|gateway, _| snapshot = Some(gateway.metrics()));
-                let _ = reply.send(snapshot.unwrap_or_default());
+                let mut snapshot = driver.inspect(|gateway| gateway.metrics());
+                snapshot.counter(&families::PANICS, &[], driver.panics());
+                let _ = reply.send(snapshot);
             }
             Command::NotReady(reply) => {
-                let mut waiting = Vec::new();
-                driver.handle(|gateway, _| waiting = gateway.not_ready());
-                let _ = reply.send(waiting);
+                let _ = reply.send(driver.inspect(|gateway| gateway.not_ready()));
             }
             Command::ProbeUpstreams => driver.handle(|gateway, now| gateway.probe_upstreams(now)),
             Command::StopAccepting(reply) => {
@@ -75,9 +74,7 @@ pub(crate) async fn serve(driver: Rc<Driver>, commands: Receiver<Command>) {
                 let _ = reply.send(in_flight);
             }
             Command::InFlight(reply) => {
-                let mut in_flight = 0;
-                driver.handle(|gateway, _| in_flight = gateway.queries_in_flight());
-                let _ = reply.send(in_flight);
+                let _ = reply.send(driver.inspect(|gateway| gateway.queries_in_flight()));
             }
         }
     }

@@ -13,15 +13,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
-use gatherdns_core::cli::Cli;
-use gatherdns_core::reload::{self, Reloader, Step, Trigger};
-use gatherdns_core::startup::{line, warning};
 use gatherdns_core::{Config, Gateway};
 use signal_hook::consts::SIGUSR1;
 use signal_hook::iterator::Signals;
 
-use crate::describe;
+use crate::cli::Cli;
 use crate::driver::{Driver, Listener};
+use crate::log::{describe, line, warning};
+use crate::reloader::{self as reload, Reloader, Step, Trigger};
+use crate::runtime::Runtime;
 use crate::watch;
 
 /// Reloads that failed since the start: `coredns_reload_failed_total`.
@@ -45,8 +45,12 @@ pub(crate) fn channel() -> (Sender<Command>, Receiver<Command>) {
 
 /// An executor's side: carries out commands for as long as the process runs. Only the
 /// `reporting` executor's file watchers log (see `watch`).
-pub(crate) async fn serve(driver: Rc<Driver>, commands: Receiver<Command>, reporting: bool) {
-    let mut prepared: Option<(Config, Vec<(SocketAddr, Listener)>)> = None;
+pub(crate) async fn serve<R: Runtime>(
+    driver: Rc<Driver<R>>,
+    commands: Receiver<Command>,
+    reporting: bool,
+) {
+    let mut prepared: Option<(Config, Added<R>)> = None;
     while let Ok(command) = commands.recv().await {
         match command {
             Command::Prepare(config, reply) => {
@@ -59,7 +63,7 @@ pub(crate) async fn serve(driver: Rc<Driver>, commands: Receiver<Command>, repor
                 let result = match prepared.take() {
                     Some((config, added)) if commit => {
                         driver.reconfigure(config, added).map(|()| {
-                            watch::start(&driver, driver.watched_files(), reporting);
+                            watch::start(&driver, reporting);
                         })
                     }
                     // Dropping the prepared listeners closes them.
@@ -73,8 +77,11 @@ pub(crate) async fn serve(driver: Rc<Driver>, commands: Receiver<Command>, repor
     futures_lite::future::pending::<()>().await;
 }
 
+/// The listeners a configuration adds, bound, by address.
+type Added<R> = Vec<(SocketAddr, Listener<R>)>;
+
 /// Binds (SO_REUSEPORT, beside the other executors) the addresses `config` adds.
-fn bind_added(driver: &Driver, config: &Config) -> Result<Vec<(SocketAddr, Listener)>, String> {
+fn bind_added<R: Runtime>(driver: &Driver<R>, config: &Config) -> Result<Added<R>, String> {
     let current = driver.listeners();
     reload::listeners(config)
         .into_iter()

@@ -1,11 +1,10 @@
 //! The `process_*` metrics, read from Linux's /proc at scrape time, as Prometheus's Go client
-//! exports them for CoreDNS. This is the one place of the core that reads files at scrape
-//! time (like [`crate::loader::FsLoader`] at startup); the parsing is pure and tested.
+//! exports them for CoreDNS, read at scrape time; the parsing is pure and tested.
 
 use std::path::Path;
 
-use super::families;
-use super::snapshot::{Snapshot, Value};
+use gatherdns_core::metrics::families;
+use gatherdns_core::metrics::snapshot::{Snapshot, Value};
 
 /// Clock ticks per second of /proc's CPU times (`USER_HZ`, 100 on every Linux ABI).
 const CLOCK_TICKS: f64 = 100.0;

@@ -1,13 +1,11 @@
-//! The part of a runtime's run loop that is the same whatever the sockets: draining the
-//! gateway's output within a budget, and deciding when the timer must be re-armed. Both
-//! binaries call [`drain`] after every input and keep their single timer with a [`Deadline`];
-//! only moving bytes and sleeping are theirs.
+//! The one drain loop: after every input, everything the gateway has to say goes out —
+//! events first, then connection commands, then transmits — within a budget, and the
+//! sub-queries that could not be sent go back in as failures. The driver supplies the
+//! [`Outputs`] (sockets, log); only moving bytes and sleeping are the runtime's.
 
 use std::time::Instant;
 
-use crate::event::Event;
-use crate::gateway::Gateway;
-use crate::transmit::{AttemptId, ConnectionCommand, Transmit, UpstreamFailure};
+use gatherdns_core::{AttemptId, ConnectionCommand, Event, Gateway, Transmit, UpstreamFailure};
 
 /// Transmits sent per drain before the rest is left for later, so that one burst of replies
 /// cannot starve the sockets (firezone's `MAX_EVENTLOOP_ITERS`).
@@ -16,35 +14,35 @@ pub const TRANSMIT_BUDGET: usize = 256;
 /// Events handed out per drain; the rest waits for the next drain.
 pub const EVENT_BUDGET: usize = 256;
 
-/// Rounds of "report send failures, drain again" per drain; each round is itself budgeted.
-const FAILURE_ROUNDS: usize = 4;
+/// Rounds of "send, report what could not be sent, drain again" per drain; each is budgeted.
+const ROUNDS: usize = 4;
 
-/// Where a drain's output goes: the runtime's sockets and log.
+/// Where a drain's output goes: the runtime's sockets and the log.
 pub trait Outputs {
-    /// Hands one transmit to its socket without waiting (anything that would wait becomes a
-    /// bounded background send). An upstream send that fails at once returns the attempt
-    /// and why, which the gateway then hears of.
-    fn transmit(&mut self, transmit: Transmit) -> Result<(), (AttemptId, UpstreamFailure)>;
-
-    /// Opens or closes an upstream TCP connection without waiting; what becomes of it is
-    /// reported later with the gateway's `handle_connection_*` inputs.
-    fn connection(&mut self, command: ConnectionCommand);
-
     /// Logs or forwards one event.
     fn event(&mut self, event: Event);
+
+    /// Opens or closes an upstream TCP connection.
+    fn connection(&mut self, command: ConnectionCommand);
+
+    /// Takes one transmit, without waiting: UDP datagrams wait in an outbox for `flush`.
+    fn transmit(&mut self, transmit: Transmit);
+
+    /// Sends what `transmit` queued (a batch per socket) and appends the sub-queries that
+    /// could not be sent at all.
+    fn flush(&mut self, failed: &mut Vec<(AttemptId, UpstreamFailure)>);
 }
 
-/// Sends what the gateway wants sent and hands out its events, within the budgets. Events go
-/// first: an upstream health verdict then leaves (for a runtime's sibling gateways) before
-/// the reply that follows it reaches its client. Connection commands (a few per connection's
-/// life, so outside the budgets) go before the transmits. Send failures are reported to the gateway
-/// at `now` (the time of this wake), which may queue more: a few rounds of that. Returns
-/// `true` when output was left behind, which the runtime must drain soon from its own task
-/// rather than wait for the next input.
+/// Drains the gateway into `outputs` (see the module documentation); send failures are
+/// reported at `now`, the time of this wake. Returns `true` when output was left behind,
+/// which the driver must drain soon from its own task rather than wait for the next input.
 pub fn drain(gateway: &mut Gateway, now: Instant, outputs: &mut impl Outputs) -> bool {
     let mut transmits = TRANSMIT_BUDGET;
     let mut events = EVENT_BUDGET;
-    for _ in 0..FAILURE_ROUNDS {
+    let mut failed = Vec::new();
+    for _ in 0..ROUNDS {
+        // Events first: an upstream health verdict then leaves (for a runtime's sibling
+        // gateways) before the reply that follows it reaches its client.
         while events > 0 {
             let Some(event) = gateway.poll_event() else {
                 break;
@@ -52,23 +50,23 @@ pub fn drain(gateway: &mut Gateway, now: Instant, outputs: &mut impl Outputs) ->
             events -= 1;
             outputs.event(event);
         }
+        // A connection is opened before anything is written on it (the gateway writes only
+        // on connections it was told are open), and the pool bounds how many there are.
         while let Some(command) = gateway.poll_connection() {
             outputs.connection(command);
         }
-        let mut failures = Vec::new();
         while transmits > 0 {
             let Some(transmit) = gateway.poll_transmit() else {
                 break;
             };
             transmits -= 1;
-            if let Err(failure) = outputs.transmit(transmit) {
-                failures.push(failure);
-            }
+            outputs.transmit(transmit);
         }
-        if failures.is_empty() {
+        outputs.flush(&mut failed);
+        if failed.is_empty() {
             return transmits == 0 || events == 0;
         }
-        for (attempt, failure) in failures {
+        for (attempt, failure) in failed.drain(..) {
             gateway.handle_upstream_failure(now, attempt, failure);
         }
     }
@@ -107,7 +105,6 @@ mod tests {
     use super::*;
 
     #[test]
-    #[allow(clippy::disallowed_methods)] // any epoch will do for a test
     fn only_an_earlier_deadline_wakes_the_sleeper() {
         let t = Instant::now();
         let mut d = Deadline::default();

@@ -1,0 +1,184 @@
+//! Client UDP and the outbox: one receive task per listening address hands each received
+//! batch to the gateway as one input, and the datagrams of a drain (client replies and
+//! upstream sub-queries) go out together when it ends, a batch per socket. Only a full socket
+//! buffer costs a task: the send then waits in the background, bounded in number and time.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_lite::future;
+use gatherdns_core::{AttemptId, ClientAddr, ClientTransport, ListenerId, UpstreamFailure};
+
+use crate::budget::Budget;
+use crate::driver::Driver;
+use crate::runtime::{Runtime, UdpSocket};
+
+/// Sends allowed to wait for a full socket buffer, per driver and direction; beyond this a
+/// reply is dropped, as the network would drop it, and a sub-query fails at once.
+pub(crate) const MAX_BACKLOG: usize = 1024;
+
+/// How long a backlogged send may wait before it is given up.
+pub(crate) const SEND_WAIT: Duration = Duration::from_secs(1);
+
+/// Pause after a receive error, so that a persistent error cannot spin the loop.
+pub(crate) const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// Receives client queries on the socket of listener `id` for as long as it is open: a
+/// batch per wake, handed to the gateway as one input (one drain, one batch of replies).
+pub(crate) async fn serve<R: Runtime>(driver: Rc<Driver<R>>, id: ListenerId, socket: Rc<R::Udp>) {
+    let mut buf = <R::Udp as UdpSocket>::RecvBuf::default();
+    let mut batch = Vec::new();
+    let mut budget = Budget::<R>::new();
+    loop {
+        match socket.recv(&mut buf, &mut batch).await {
+            Ok(()) => {
+                let count = batch.len();
+                driver.handle_client_messages(batch.drain(..).map(|(remote, msg)| {
+                    let from = ClientAddr {
+                        listener: id,
+                        remote,
+                        transport: ClientTransport::Udp,
+                    };
+                    (from, msg)
+                }));
+                budget.spend(count.max(1)).await;
+            }
+            // ICMP errors of earlier sends surface here on some systems; they concern one
+            // peer, not the socket, so the loop goes on.
+            Err(_) => {
+                R::sleep_until(Instant::now() + ERROR_PAUSE).await;
+                budget.spend(1).await;
+            }
+        }
+    }
+}
+
+/// The UDP datagrams of one drain, sent together when it ends.
+pub(crate) struct Outbox<R: Runtime> {
+    queued: Vec<Queued<R>>,
+    /// Sub-queries that failed before reaching a socket (no socket could be opened).
+    failed: Vec<(AttemptId, UpstreamFailure)>,
+    /// Client replies waiting in background tasks for a full socket buffer.
+    reply_backlog: Rc<Cell<usize>>,
+    /// Sub-queries waiting the same way.
+    query_backlog: Rc<Cell<usize>>,
+}
+
+impl<R: Runtime> Default for Outbox<R> {
+    fn default() -> Self {
+        Outbox {
+            queued: Vec::new(),
+            failed: Vec::new(),
+            reply_backlog: Rc::default(),
+            query_backlog: Rc::default(),
+        }
+    }
+}
+
+struct Queued<R: Runtime> {
+    socket: Rc<R::Udp>,
+    to: SocketAddr,
+    payload: Bytes,
+    /// The sub-query's attempt; `None` for a client reply.
+    attempt: Option<AttemptId>,
+}
+
+impl<R: Runtime> Outbox<R> {
+    pub(crate) fn push(
+        &mut self,
+        socket: Rc<R::Udp>,
+        to: SocketAddr,
+        payload: Bytes,
+        attempt: Option<AttemptId>,
+    ) {
+        self.queued.push(Queued {
+            socket,
+            to,
+            payload,
+            attempt,
+        });
+    }
+
+    /// A sub-query that cannot be sent, reported with the next flush.
+    pub(crate) fn fail(&mut self, attempt: AttemptId, failure: UpstreamFailure) {
+        self.failed.push((attempt, failure));
+    }
+
+    /// Sends what is queued, a batch per system call and socket, and empties the outbox
+    /// (keeping its allocation). What a socket cannot take now waits in the background
+    /// (bounded); sub-queries that cannot be sent at all are appended to `failed`.
+    pub(crate) fn flush(
+        &mut self,
+        driver: &Rc<Driver<R>>,
+        failed: &mut Vec<(AttemptId, UpstreamFailure)>,
+    ) {
+        failed.append(&mut self.failed);
+        // Each socket's datagrams together, in their order (the sort is stable).
+        self.queued.sort_by_key(|q| Rc::as_ptr(&q.socket) as usize);
+        for run in self
+            .queued
+            .chunk_by(|a, b| Rc::ptr_eq(&a.socket, &b.socket))
+        {
+            let socket = &run[0].socket;
+            let mut sent = 0;
+            while sent < run.len() {
+                let batch = run[sent..].iter().map(|q| (q.to, &q.payload[..]));
+                match socket.try_send(batch) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sent += n,
+                }
+            }
+            for q in &run[sent..] {
+                self.send_later(driver, q, failed);
+            }
+        }
+        self.queued.clear();
+    }
+
+    /// A datagram the socket did not take at once: sent from a background task that waits
+    /// for room (bounded), or given up now. A sub-query given up fails (now, or from the task
+    /// when the wait runs out); a reply is lost, as the network would lose it.
+    fn send_later(
+        &self,
+        driver: &Rc<Driver<R>>,
+        q: &Queued<R>,
+        failed: &mut Vec<(AttemptId, UpstreamFailure)>,
+    ) {
+        let backlog = match q.attempt {
+            None => &self.reply_backlog,
+            Some(_) => &self.query_backlog,
+        };
+        if backlog.get() >= MAX_BACKLOG {
+            if let Some(attempt) = q.attempt {
+                failed.push((attempt, UpstreamFailure::Unreachable));
+            }
+            return;
+        }
+        backlog.set(backlog.get() + 1);
+        let (backlog, socket, to, payload, attempt) = (
+            backlog.clone(),
+            q.socket.clone(),
+            q.to,
+            q.payload.clone(),
+            q.attempt,
+        );
+        let driver = driver.clone();
+        R::detach(R::spawn(async move {
+            let send = async { socket.send_to(&payload, to).await.is_ok() };
+            let timeout = async {
+                R::sleep_until(Instant::now() + SEND_WAIT).await;
+                false
+            };
+            let sent = future::or(send, timeout).await;
+            backlog.set(backlog.get() - 1);
+            if let (false, Some(attempt)) = (sent, attempt) {
+                driver.handle(|gateway, now| {
+                    gateway.handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
+                });
+            }
+        }));
+    }
+}

@@ -1,0 +1,193 @@
+//! glommio as a gatherdns runtime: an executor per placement with its own io_uring rings,
+//! listeners shared by the executors through SO_REUSEPORT, and UDP received through glommio
+//! (a direct syscall while data is waiting, io_uring once the socket is empty) but sent at
+//! once with a non-blocking syscall; only a full socket buffer hands a send to io_uring.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gatherdns_host::cli::Cli;
+use gatherdns_host::{panics, Runtime, UdpSocket as HostUdp};
+use glommio::net::{TcpListener, TcpStream, UdpSocket};
+use glommio::timer::Timer;
+use glommio::{LocalExecutorBuilder, Placement, Task};
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use crate::{placement, uring};
+
+/// How long a busy executor runs tasks before it looks at its rings again. glommio's default
+/// (100 ms) suits batch work; a DNS server under load wants its sockets reaped sooner.
+const PREEMPT_TIMER: Duration = Duration::from_millis(2);
+
+/// Receive buffer asked of the kernel, which caps it at `net.core.rmem_max` (doubled). With
+/// several executors, sub-queries are answered on other cores while this one is busy, so
+/// replies arrive in bursts; the default (about 200 KiB) overflowed at a few hundred queued
+/// replies in the load test, and every lost reply costs a query an attempt timeout.
+const RECV_BUFFER: usize = 1 << 20;
+
+/// The glommio runtime.
+pub(crate) struct Glommio;
+
+impl Runtime for Glommio {
+    const NAME: &'static str = "gatherdns-glommio";
+
+    /// glommio 0.9 (seen on Linux 6.18) sometimes parks while a socket's readiness completion
+    /// is pending, and notices it only at its next wake-up: a TCP query then waited until the
+    /// next connection or timer, seconds under load (reproduced with 1000 sequential
+    /// connections on a busy 2-CPU host; a timer wake ended every stall). Waking this often
+    /// bounds such a stall and costs an idle executor a few microseconds per beat.
+    const HEARTBEAT: Option<Duration> = Some(Duration::from_millis(10));
+
+    type Placement = Placement;
+    type Task = Task<()>;
+    type Udp = Udp;
+    type TcpListener = TcpListener;
+    type TcpStream = TcpStream;
+
+    fn placements(cli: &Cli) -> Result<Vec<Placement>, String> {
+        placement::placements(cli.threads, cli.cpus.as_deref())
+    }
+
+    fn prepare(executors: usize) -> Result<(), String> {
+        uring::prepare(executors)
+    }
+
+    fn block_on(
+        index: usize,
+        placement: Placement,
+        future: impl Future<Output = ()> + 'static,
+    ) -> Result<(), String> {
+        // glommio asserts, rather than returns an error, when the kernel cannot set up a ring.
+        let made = panics::expected(|| {
+            LocalExecutorBuilder::new(placement)
+                .name(&format!("gatherdns-{index}"))
+                .io_memory(uring::IO_MEMORY)
+                .preempt_timer(PREEMPT_TIMER)
+                .make()
+        });
+        let executor = match made {
+            Ok(Ok(executor)) => executor,
+            Ok(Err(e)) => return Err(uring::unavailable(&e.to_string())),
+            Err(text) => return Err(uring::unavailable(&uring::panic_reason(&text))),
+        };
+        executor.run(future);
+        Ok(())
+    }
+
+    fn spawn(future: impl Future<Output = ()> + 'static) -> Task<()> {
+        glommio::spawn_local(future)
+    }
+
+    fn detach(task: Task<()>) {
+        task.detach();
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        Timer::new(deadline.saturating_duration_since(Instant::now())).await;
+    }
+
+    async fn yield_now() {
+        futures_lite::future::yield_now().await;
+    }
+
+    async fn yield_if_needed() {
+        glommio::executor().yield_if_needed().await;
+    }
+
+    fn bind_udp(addr: SocketAddr, listener: bool) -> io::Result<Udp> {
+        let socket =
+            socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        // Listening sockets share their address with the other executors' (the kernel
+        // spreads clients over them); upstream sockets take an ephemeral port of their own,
+        // so that replies come back to the executor that asked.
+        if listener {
+            socket.set_reuse_port(true)?;
+        }
+        // Best effort: a smaller buffer only means earlier drops under load.
+        let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+        socket.bind(&SockAddr::from(addr))?;
+        Ok(Udp {
+            now: socket.try_clone()?,
+            io: UdpSocket::from(socket),
+        })
+    }
+
+    fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+        // glommio's listeners are SO_REUSEPORT: each executor accepts its own connections.
+        TcpListener::bind(addr).map_err(io::Error::from)
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let stream = listener.accept().await.map_err(io::Error::from)?;
+        let remote = stream.peer_addr().map_err(io::Error::from)?;
+        Ok((stream, remote))
+    }
+
+    async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect(addr).await.map_err(io::Error::from)
+    }
+
+    fn set_nodelay(stream: &TcpStream) {
+        let _ = stream.set_nodelay(true);
+    }
+}
+
+/// One UDP socket of an executor.
+pub(crate) struct Udp {
+    /// The socket as glommio drives it.
+    io: UdpSocket,
+    /// The same socket (a duplicated descriptor) for sends that must not wait.
+    now: socket2::Socket,
+}
+
+/// Room for the largest datagram; each message is copied out at its own size.
+pub(crate) struct RecvBuf(Vec<u8>);
+
+impl Default for RecvBuf {
+    fn default() -> RecvBuf {
+        RecvBuf(vec![0u8; 65535])
+    }
+}
+
+impl HostUdp for Udp {
+    type RecvBuf = RecvBuf;
+
+    async fn recv(&self, buf: &mut RecvBuf, out: &mut Vec<(SocketAddr, Bytes)>) -> io::Result<()> {
+        let (len, from) = self
+            .io
+            .recv_from(&mut buf.0)
+            .await
+            .map_err(io::Error::from)?;
+        out.push((from, Bytes::copy_from_slice(&buf.0[..len])));
+        Ok(())
+    }
+
+    fn try_send<'a>(
+        &self,
+        datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+    ) -> io::Result<usize> {
+        let mut sent = 0;
+        for (to, payload) in datagrams {
+            match self
+                .now
+                .send_to_with_flags(payload, &SockAddr::from(to), libc::MSG_DONTWAIT)
+            {
+                Ok(_) => sent += 1,
+                Err(e) if sent == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.io
+            .send_to(payload, to)
+            .await
+            .map(drop)
+            .map_err(io::Error::from)
+    }
+}

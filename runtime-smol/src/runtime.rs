@@ -1,0 +1,121 @@
+//! smol as a gatherdns runtime: one executor on its own thread (`-threads` and `-cpus` are
+//! accepted and ignored, so that one unit file can switch binaries), async-io sockets, and
+//! UDP through `batch` (a batch of datagrams per system call).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use bytes::Bytes;
+use gatherdns_host::cli::Cli;
+use gatherdns_host::{Runtime, UdpSocket as HostUdp};
+use smol::{LocalExecutor, Task};
+
+use crate::batch;
+
+thread_local! {
+    /// The executor of this thread: the one the server's tasks run on.
+    static EXECUTOR: LocalExecutor<'static> = const { LocalExecutor::new() };
+}
+
+/// The smol runtime.
+pub(crate) struct Smol;
+
+impl Runtime for Smol {
+    const NAME: &'static str = "gatherdns-smol";
+
+    type Placement = ();
+    type Task = Task<()>;
+    type Udp = Udp;
+    type TcpListener = Async<TcpListener>;
+    type TcpStream = Async<TcpStream>;
+
+    fn placements(_cli: &Cli) -> Result<Vec<()>, String> {
+        Ok(vec![()])
+    }
+
+    fn block_on(
+        _index: usize,
+        _placement: (),
+        future: impl Future<Output = ()> + 'static,
+    ) -> Result<(), String> {
+        EXECUTOR.with(|executor| smol::block_on(executor.run(future)));
+        Ok(())
+    }
+
+    fn spawn(future: impl Future<Output = ()> + 'static) -> Task<()> {
+        EXECUTOR.with(|executor| executor.spawn(future))
+    }
+
+    fn detach(task: Task<()>) {
+        task.detach();
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        Timer::at(deadline).await;
+    }
+
+    async fn yield_now() {
+        futures_lite::future::yield_now().await;
+    }
+
+    async fn yield_if_needed() {}
+
+    fn bind_udp(addr: SocketAddr, _listener: bool) -> io::Result<Udp> {
+        Ok(Udp {
+            io: Async::new(UdpSocket::bind(addr)?)?,
+            sender: RefCell::new(batch::Sender::new()),
+        })
+    }
+
+    fn bind_tcp(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+        Async::new(TcpListener::bind(addr)?)
+    }
+
+    async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+        listener.accept().await
+    }
+
+    async fn connect(addr: SocketAddr) -> io::Result<Async<TcpStream>> {
+        Async::<TcpStream>::connect(addr).await
+    }
+
+    fn set_nodelay(stream: &Async<TcpStream>) {
+        let _ = stream.get_ref().set_nodelay(true);
+    }
+}
+
+/// A UDP socket on async-io's reactor, sent to in batches.
+pub(crate) struct Udp {
+    io: Async<UdpSocket>,
+    /// Headers reused by every batch sent (taken only within a call, never across an await).
+    sender: RefCell<batch::Sender>,
+}
+
+impl HostUdp for Udp {
+    type RecvBuf = batch::Receiver;
+
+    async fn recv(
+        &self,
+        buf: &mut batch::Receiver,
+        out: &mut Vec<(SocketAddr, Bytes)>,
+    ) -> io::Result<()> {
+        self.io.read_with(|socket| buf.recv(socket)).await?;
+        out.extend(buf.messages());
+        Ok(())
+    }
+
+    fn try_send<'a>(
+        &self,
+        datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+    ) -> io::Result<usize> {
+        self.sender.borrow_mut().send(self.io.get_ref(), datagrams)
+    }
+
+    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.io.send_to(payload, to).await.map(drop)
+    }
+}
