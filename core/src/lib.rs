@@ -92,6 +92,7 @@ mod distributed_domain;
 pub mod error;
 pub mod event;
 pub mod framing;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;

@@ -210,7 +210,7 @@ fn serve_connection(
     let request = loop {
         match admin::parse_request(&buf, listener) {
             Request::Incomplete => {}
-            request => break request,
+            request @ (Request::Route { .. } | Request::Respond(_)) => break request,
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {

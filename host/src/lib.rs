@@ -14,6 +14,9 @@
 //!   side of `prometheus`/`health`/`ready` ([`admin`], `http`), reloads ([`reloader`],
 //!   `reload`), and `process_*` metrics ([`process`]).
 
+// The host matches the core's outputs: a new variant must not fall into a wildcard unseen.
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod admin;
 mod budget;
 pub mod cli;
