@@ -11,8 +11,8 @@
 //!   `upstream_udp`/`upstream_tcp` the same way, and the timer task (`timer`) feeds the core
 //!   its deadlines;
 //! - beside the executors, on threads of their own: signals and the stop sequence, the HTTP
-//!   side of `prometheus`/`health`/`ready` ([`admin`], `http`), reloads ([`reloader`],
-//!   `reload`), and `process_*` metrics ([`process`]).
+//!   side of `prometheus`/`health`/`ready` ([`admin`], `http`), reloads ([`reload`],
+//!   reading the Corefile again in `reload::reader`), and `process_*` metrics ([`process`]).
 
 // The host matches the core's outputs: a new variant must not fall into a wildcard unseen.
 #![warn(clippy::wildcard_enum_match_arm)]
@@ -30,8 +30,7 @@ pub mod log;
 pub mod panics;
 mod peers;
 pub mod process;
-mod reload;
-pub mod reloader;
+pub mod reload;
 mod runtime;
 mod serve;
 pub mod startup;

@@ -103,9 +103,9 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
-/// The configuration carries the fingerprint a reload compares ([`crate::reloader::load`]).
+/// The configuration carries the fingerprint a reload compares ([`crate::reload::reader::load`]).
 fn read_config(cli: &Cli) -> Result<Config, String> {
-    crate::reloader::load(cli).config
+    crate::reload::reader::load(cli).config
 }
 
 /// CoreDNS's startup banner: one `dns://ADDR` line per listener, then `BINARY-VERSION`.

@@ -5,6 +5,8 @@
 //! (abort), so the executors never serve different configurations. A bad file is logged and
 //! counted, and the old configuration keeps serving.
 
+pub mod reader;
+
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,10 +19,10 @@ use gatherdns_core::{Config, Gateway};
 use signal_hook::consts::SIGUSR1;
 use signal_hook::iterator::Signals;
 
+use self::reader::{Reloader, Step, Trigger};
 use crate::cli::Cli;
 use crate::driver::{Driver, Listener};
 use crate::log::{describe, line, warning};
-use crate::reloader::{self as reload, Reloader, Step, Trigger};
 use crate::runtime::Runtime;
 use crate::watch;
 
@@ -83,7 +85,7 @@ type Added<R> = Vec<(SocketAddr, Listener<R>)>;
 /// Binds (SO_REUSEPORT, beside the other executors) the addresses `config` adds.
 fn bind_added<R: Runtime>(driver: &Driver<R>, config: &Config) -> Result<Added<R>, String> {
     let current = driver.listeners();
-    reload::listeners(config)
+    reader::listeners(config)
         .into_iter()
         .filter(|addr| current.iter().all(|(_, a)| a != addr))
         .map(|addr| Listener::bind(addr).map(|l| (addr, l)))
@@ -102,7 +104,7 @@ pub(crate) fn start(
     let mut control = Control {
         cli: cli.clone(),
         reloader: Reloader::new(config),
-        interval: reload::check_interval(config, random()),
+        interval: reader::check_interval(config, random()),
         executors,
     };
     // CoreDNS prints this at startup when the Corefile uses `reload`.
@@ -169,7 +171,7 @@ impl Control {
         if trigger == Trigger::Signal {
             line(Reloader::starting(trigger));
         }
-        let step = self.reloader.consider(trigger, reload::load(&self.cli));
+        let step = self.reloader.consider(trigger, reader::load(&self.cli));
         if trigger == Trigger::Timer && !matches!(step, Step::Unchanged) {
             line(Reloader::starting(trigger));
         }
@@ -181,7 +183,7 @@ impl Control {
                     warning(text);
                 }
                 let fingerprint = config.fingerprint;
-                let interval = reload::check_interval(&config, random());
+                let interval = reader::check_interval(&config, random());
                 match self.install(config) {
                     Ok(()) => {
                         self.interval = interval;
