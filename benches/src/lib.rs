@@ -159,7 +159,7 @@ pub struct Driver {
     replies: [(SocketAddr, Bytes); 2],
     transport: ClientTransport,
     /// Sub-query replies waiting to be delivered: reused so the loop does not allocate it.
-    inbox: Vec<(SocketAddr, Bytes)>,
+    inbox: Vec<(SocketAddr, gatherdns_core::SocketIndex, Bytes)>,
 }
 
 /// Simulated time between two client queries: 10 µs, i.e. 100 000 queries per second. It only
@@ -216,7 +216,7 @@ impl Driver {
         let mut replied = 0;
         while let Some(t) = self.gateway.poll_transmit() {
             match t.destination {
-                Destination::Upstream { addr, .. } => {
+                Destination::Upstream { addr, socket, .. } => {
                     let canned = if addr == self.replies[0].0 {
                         &self.replies[0].1
                     } else {
@@ -225,14 +225,15 @@ impl Driver {
                     // The runtime would have received into its own buffer: one copy, as here.
                     let mut reply = BytesMut::from(&canned[..]);
                     reply[..2].copy_from_slice(&t.payload[..2]);
-                    self.inbox.push((addr, reply.freeze()));
+                    self.inbox.push((addr, socket, reply.freeze()));
                 }
                 Destination::Client(_) => replied += t.payload.len(),
                 Destination::Connection(_) => unreachable!("gathered sub-queries go over UDP"),
             }
         }
-        for (addr, reply) in self.inbox.drain(..) {
-            self.gateway.handle_upstream_message(self.now, addr, reply);
+        for (addr, socket, reply) in self.inbox.drain(..) {
+            self.gateway
+                .handle_upstream_message(self.now, addr, socket, reply);
         }
         while let Some(t) = self.gateway.poll_transmit() {
             replied += t.payload.len();

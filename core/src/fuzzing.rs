@@ -244,7 +244,9 @@ pub fn upstream_reply(data: &[u8]) {
             }
             for msg in [Bytes::copy_from_slice(data), Bytes::from(patched)] {
                 match via {
-                    Via::Udp(addr) => gateway.handle_upstream_message(at, addr, msg),
+                    Via::Udp(addr, socket) => {
+                        gateway.handle_upstream_message(at, addr, socket, msg)
+                    }
                     Via::Connection(conn) => gateway.handle_connection_message(at, conn, msg),
                 }
             }
@@ -494,7 +496,7 @@ fn plain_query(id: u16, qname: &Name, qtype: Rtype) -> Bytes {
 /// How a sub-query left, and so how its reply comes back.
 #[derive(Clone, Copy)]
 enum Via {
-    Udp(SocketAddr),
+    Udp(SocketAddr, crate::SocketIndex),
     Connection(ConnId),
 }
 
@@ -531,9 +533,9 @@ fn drain(
                 assert_eq!(to, client, "a reply to a client that never asked");
                 replies.push(payload);
             }
-            Destination::Upstream { addr, .. } => {
+            Destination::Upstream { addr, socket, .. } => {
                 assert!(payload.len() >= 12, "a sub-query without a header");
-                upstream.push((Via::Udp(addr), payload));
+                upstream.push((Via::Udp(addr, socket), payload));
             }
             Destination::Connection(conn) => {
                 assert!(open.contains(&conn), "a write on a connection not open");

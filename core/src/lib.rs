@@ -32,13 +32,13 @@
 //! use std::time::Instant;
 //! use bytes::Bytes;
 //! use gatherdns_core::{
-//!     ClientAddr, Closed, ConnId, ConnectionCommand, Destination, Gateway,
+//!     ClientAddr, Closed, ConnId, ConnectionCommand, Destination, Gateway, SocketIndex,
 //! };
 //!
 //! /// What woke the driver.
 //! enum Input {
 //!     Client(ClientAddr, Bytes),
-//!     UpstreamDatagram(std::net::SocketAddr, Bytes),
+//!     UpstreamDatagram(std::net::SocketAddr, SocketIndex, Bytes),
 //!     Opened(ConnId),
 //!     Read(ConnId, Bytes),
 //!     Ended(ConnId, Closed),
@@ -56,8 +56,8 @@
 //!     let now = clock();
 //!     match wait(gateway.poll_timeout()) {
 //!         Some(Input::Client(from, msg)) => gateway.handle_client_message(now, from, msg),
-//!         Some(Input::UpstreamDatagram(from, msg)) => {
-//!             gateway.handle_upstream_message(now, from, msg)
+//!         Some(Input::UpstreamDatagram(from, via, msg)) => {
+//!             gateway.handle_upstream_message(now, from, via, msg)
 //!         }
 //!         Some(Input::Opened(conn)) => gateway.handle_connection_opened(now, conn),
 //!         Some(Input::Read(conn, msg)) => gateway.handle_connection_message(now, conn, msg),
@@ -125,5 +125,5 @@ pub use event::{Event, QueryLog};
 pub use gateway::{Gateway, WatchedFile};
 pub use transmit::{
     AttemptId, ClientAddr, ClientTransport, Closed, ConnId, ConnectionCommand, Destination,
-    ListenerId, Transmit, UpstreamFailure,
+    ListenerId, SocketIndex, Transmit, UpstreamFailure, UPSTREAM_SOCKETS,
 };

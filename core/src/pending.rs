@@ -1,5 +1,6 @@
 //! Queries in flight and their upstream attempts: ID allocation from the seeded CSPRNG and
-//! strict matching of replies (source address, ID, transport and question must all agree).
+//! strict matching of replies (source address, ID, transport, socket and question must all
+//! agree).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
@@ -12,7 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::distributed_domain::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
-use crate::transmit::{AttemptId, ClientAddr, UpstreamTransport};
+use crate::transmit::{AttemptId, ClientAddr, SocketIndex, UpstreamTransport, UPSTREAM_SOCKETS};
 use crate::wire::{ClientQuery, Name, NameArena, Rtype};
 
 /// What a client query is waiting for.
@@ -214,6 +215,11 @@ impl Pending {
         };
         self.attempts.insert(id, attempt);
         (id, dns_id)
+    }
+
+    /// The socket a UDP attempt leaves from, at random: an off-path spoofer must guess it.
+    pub(crate) fn udp_socket(&mut self) -> SocketIndex {
+        SocketIndex(self.rng.next_u32() as usize % UPSTREAM_SOCKETS)
     }
 
     /// A fresh random number for upstream selection.

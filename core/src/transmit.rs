@@ -32,12 +32,23 @@ pub struct ClientAddr {
     pub transport: ClientTransport,
 }
 
+/// UDP sockets a driver keeps towards each upstream, each on its own random port. The gateway
+/// picks the one a sub-query leaves from ([`Destination::Upstream`]) and accepts its reply
+/// only on that socket ([`crate::Gateway::handle_upstream_message`]), so that a spoofer must
+/// guess the one port as well as the ID (RFC 5452).
+pub const UPSTREAM_SOCKETS: usize = 4;
+
+/// One of the driver's UDP sockets towards an upstream: `0..UPSTREAM_SOCKETS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketIndex(pub usize);
+
 /// Transport of an upstream attempt: the core keeps it to match replies (a UDP reply never
-/// answers a TCP attempt) and to retry a truncated UDP reply over TCP.
+/// answers a TCP attempt, nor one sent from another socket) and to retry a truncated UDP
+/// reply over TCP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum UpstreamTransport {
-    /// One datagram each way, from the driver's upstream sockets.
-    Udp,
+    /// One datagram each way, from this one of the driver's sockets towards the upstream.
+    Udp(SocketIndex),
     /// A pooled TCP connection, shared with other attempts to the same upstream.
     Tcp,
 }
@@ -62,6 +73,9 @@ pub enum Destination {
         attempt: AttemptId,
         /// The upstream server.
         addr: SocketAddr,
+        /// Which of the driver's sockets towards `addr` it leaves from; the reply counts
+        /// only when it arrives on the same one.
+        socket: SocketIndex,
     },
     /// Bytes to write, in order, on a pooled upstream TCP connection: one or more DNS
     /// messages, already framed with their 2-byte length prefix.

@@ -58,8 +58,8 @@ pub(crate) struct Listener<R: Runtime> {
 impl<R: Runtime> Listener<R> {
     /// Binds UDP, then TCP, on `addr`; the error reads like Go's (`listen udp ADDR: …`).
     pub(crate) fn bind(addr: SocketAddr) -> Result<Listener<R>, String> {
-        let udp = R::bind_udp(addr, true)
-            .map_err(|e| format!("listen udp {addr}: {}", log::describe(&e)))?;
+        let udp =
+            R::bind_udp(addr).map_err(|e| format!("listen udp {addr}: {}", log::describe(&e)))?;
         let tcp =
             R::bind_tcp(addr).map_err(|e| format!("listen tcp {addr}: {}", log::describe(&e)))?;
         Ok(Listener { udp, tcp })
@@ -210,22 +210,25 @@ impl<R: Runtime> Driver<R> {
     ) {
         let now = Instant::now();
         let mut failed = Vec::new();
+        // What a SERVFAIL needs of a query (header and question), copied on the stack: the
+        // message itself goes to the gateway, and a second handle to it would cost an
+        // allocation per query.
+        let mut head = [0u8; SERVFAIL_SOURCE];
         {
             let mut gateway = self.gateway.borrow_mut();
             self.take_verdicts(&mut gateway, now);
             for (from, msg) in messages {
-                let kept = msg.clone();
+                let kept = msg.len().min(SERVFAIL_SOURCE);
+                head[..kept].copy_from_slice(&msg[..kept]);
                 if let Err(why) = panics::recover(|| gateway.handle_client_message(now, from, msg))
                 {
                     self.panicked(&why, &format!("a query from {}", from.remote));
-                    failed.push((from, kept));
+                    failed.extend(servfail(&head[..kept]).map(|reply| (from, reply)));
                 }
             }
         }
-        for (from, msg) in failed {
-            if let Some(reply) = servfail(&msg) {
-                self.send_reply(from, reply);
-            }
+        for (from, reply) in failed {
+            self.send_reply(from, reply);
         }
         self.drain();
     }
@@ -269,7 +272,7 @@ impl<R: Runtime> Driver<R> {
                 if let Some(socket) = socket {
                     self.outbox
                         .borrow_mut()
-                        .push(socket, client.remote, payload, None);
+                        .push(socket, Some(client.remote), payload, None);
                 }
             }
             ClientTransport::Tcp(id) => self.clients.send(id, payload),
@@ -304,11 +307,16 @@ impl<R: Runtime> Outputs for DriverOutputs<'_, R> {
         } = transmit;
         match destination {
             Destination::Client(client) => driver.send_reply(client, payload),
-            Destination::Upstream { attempt, addr } => {
-                let socket = driver.upstream_udp.socket(driver, addr);
+            Destination::Upstream {
+                attempt,
+                addr,
+                socket,
+            } => {
+                let socket = driver.upstream_udp.socket(driver, addr, socket);
                 let mut outbox = driver.outbox.borrow_mut();
                 match socket {
-                    Some(socket) => outbox.push(socket, addr, payload, Some(attempt)),
+                    // Connected: no address on the datagram.
+                    Some(socket) => outbox.push(socket, None, payload, Some(attempt)),
                     None => outbox.fail(attempt, UpstreamFailure::Unreachable),
                 }
             }
@@ -322,9 +330,14 @@ impl<R: Runtime> Outputs for DriverOutputs<'_, R> {
     }
 }
 
-/// SERVFAIL for a client message whose handling panicked, if it is a query at all.
-fn servfail(msg: &Bytes) -> Option<Bytes> {
-    let query = ClientQuery::parse(msg.clone()).ok()?;
+/// The start of a query kept to answer it SERVFAIL if handling it panics: a header, the
+/// longest name, type and class, and a small OPT record.
+const SERVFAIL_SOURCE: usize = 12 + 255 + 4 + 11;
+
+/// SERVFAIL for a client message whose handling panicked, if it is a query at all (parsed
+/// from its first `SERVFAIL_SOURCE` bytes).
+fn servfail(msg: &[u8]) -> Option<Bytes> {
+    let query = ClientQuery::parse(Bytes::copy_from_slice(msg)).ok()?;
     let header = ReplyHeader {
         id: query.id,
         opcode: Opcode::QUERY,

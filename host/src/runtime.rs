@@ -66,10 +66,14 @@ pub trait Runtime: Sized + 'static {
     /// else completes at once.
     fn yield_if_needed() -> impl Future<Output = ()>;
 
-    /// Binds a UDP socket. `listener`: a client-facing socket on a fixed address (several
-    /// executors may share it with SO_REUSEPORT); otherwise an upstream socket on a random
-    /// ephemeral port of its own.
-    fn bind_udp(addr: SocketAddr, listener: bool) -> io::Result<Self::Udp>;
+    /// Binds a client-facing UDP socket on a fixed address (several executors may share it
+    /// with SO_REUSEPORT).
+    fn bind_udp(addr: SocketAddr) -> io::Result<Self::Udp>;
+
+    /// Opens a UDP socket towards one upstream: a random ephemeral port of its own (RFC
+    /// 6056), connected to `peer`, so that the kernel delivers only `peer`'s datagrams to it
+    /// and sends without a route lookup each time.
+    fn connect_udp(peer: SocketAddr) -> io::Result<Self::Udp>;
 
     /// Binds a listening TCP socket.
     fn bind_tcp(addr: SocketAddr) -> io::Result<Self::TcpListener>;
@@ -101,13 +105,15 @@ pub trait UdpSocket: 'static {
         out: &mut Vec<(SocketAddr, Bytes)>,
     ) -> impl Future<Output = io::Result<()>>;
 
-    /// Sends datagrams in order without waiting; returns how many of the first ones went out
-    /// (`Err` or 0 when the socket buffer is full at once).
+    /// Sends datagrams in order without waiting, each to its address or, for `None`, to the
+    /// peer the socket is connected to; returns how many of the first ones went out (`Err`
+    /// or 0 when the socket buffer is full at once).
     fn try_send<'a>(
         &self,
-        datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+        datagrams: impl Iterator<Item = (Option<SocketAddr>, &'a [u8])>,
     ) -> io::Result<usize>;
 
-    /// Sends one datagram, waiting for room in the socket buffer.
-    fn send_to(&self, payload: &[u8], to: SocketAddr) -> impl Future<Output = io::Result<()>>;
+    /// Sends one datagram (to the connected peer for `None`), waiting for room in the
+    /// socket buffer.
+    fn send(&self, payload: &[u8], to: Option<SocketAddr>) -> impl Future<Output = io::Result<()>>;
 }

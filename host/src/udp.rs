@@ -80,7 +80,8 @@ impl<R: Runtime> Default for Outbox<R> {
 
 struct Queued<R: Runtime> {
     socket: Rc<R::Udp>,
-    to: SocketAddr,
+    /// `None` on a socket connected to its one peer.
+    to: Option<SocketAddr>,
     payload: Bytes,
     /// The sub-query's attempt; `None` for a client reply.
     attempt: Option<AttemptId>,
@@ -90,7 +91,7 @@ impl<R: Runtime> Outbox<R> {
     pub(crate) fn push(
         &mut self,
         socket: Rc<R::Udp>,
-        to: SocketAddr,
+        to: Option<SocketAddr>,
         payload: Bytes,
         attempt: Option<AttemptId>,
     ) {
@@ -167,7 +168,7 @@ impl<R: Runtime> Outbox<R> {
         );
         let driver = driver.clone();
         R::detach(R::spawn(async move {
-            let send = async { socket.send_to(&payload, to).await.is_ok() };
+            let send = async { socket.send(&payload, to).await.is_ok() };
             let timeout = async {
                 R::sleep_until(Instant::now() + SEND_WAIT).await;
                 false

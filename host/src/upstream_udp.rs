@@ -1,23 +1,24 @@
-//! UDP sub-queries leave from a pool of unconnected sockets per address family, each on its
-//! own random ephemeral port and replaced after a number of uses (RFC 5452: a spoofer must
-//! guess port and ID; the gateway also checks source and question). Each socket's receive
-//! task hands every batch that arrives to the gateway, which decides what it answers.
+//! UDP sub-queries leave from sockets connected to their upstream, `UPSTREAM_SOCKETS` per
+//! upstream, each on its own random ephemeral port and replaced after a number of uses (RFC
+//! 5452). The gateway picks the socket of each sub-query and takes its reply only on that
+//! socket, and the kernel delivers a connected socket only its peer's datagrams: a spoofer
+//! must guess the one port and the ID. Each socket's receive task hands every batch that
+//! arrives to the gateway.
 
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
+use gatherdns_core::{SocketIndex, UPSTREAM_SOCKETS};
 
 use crate::budget::{Budget, ITEMS_PER_YIELD};
 use crate::driver::Driver;
 use crate::log;
 use crate::runtime::{Runtime, UdpSocket};
 use crate::udp::ERROR_PAUSE;
-
-/// UDP sockets per address family; each sub-query leaves from a random one.
-const SOCKETS_PER_FAMILY: usize = 8;
 
 /// A socket is replaced by one on a fresh random port after this many sub-queries.
 const SOCKET_USES: u32 = 2000;
@@ -38,60 +39,68 @@ struct Pooled<R: Runtime> {
     stop: async_channel::Sender<()>,
 }
 
-/// The upstream sockets, opened on first use so that a host without IPv6 only fails the
-/// IPv6 sub-queries.
+/// The sockets towards each upstream, opened on first use (so that a host without IPv6 only
+/// fails the IPv6 sub-queries).
 pub(crate) struct Sockets<R: Runtime> {
-    v4: RefCell<Vec<Pooled<R>>>,
-    v6: RefCell<Vec<Pooled<R>>>,
+    by_upstream: RefCell<BTreeMap<SocketAddr, Vec<Option<Pooled<R>>>>>,
 }
 
 impl<R: Runtime> Default for Sockets<R> {
     fn default() -> Self {
         Sockets {
-            v4: RefCell::default(),
-            v6: RefCell::default(),
+            by_upstream: RefCell::default(),
         }
     }
 }
 
 impl<R: Runtime> Sockets<R> {
-    /// A random socket of `addr`'s family. The pool is filled on first use; a socket that has
-    /// served `SOCKET_USES` sub-queries is swapped for a new one on a new port. `None` when
-    /// no socket can be opened.
-    pub(crate) fn socket(&self, driver: &Rc<Driver<R>>, addr: SocketAddr) -> Option<Rc<R::Udp>> {
-        let (pool, any) = match addr.ip() {
-            IpAddr::V4(_) => (&self.v4, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-            IpAddr::V6(_) => (&self.v6, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-        };
-        let mut sockets = pool.borrow_mut();
-        while sockets.len() < SOCKETS_PER_FAMILY {
-            sockets.push(open(driver, any)?);
+    /// Socket `index` towards `addr`, opened if need be; a socket that has served
+    /// `SOCKET_USES` sub-queries is swapped for a new one on a new port (the old one keeps
+    /// receiving for a while, under the same index). `None` when no socket can be opened.
+    pub(crate) fn socket(
+        &self,
+        driver: &Rc<Driver<R>>,
+        addr: SocketAddr,
+        index: SocketIndex,
+    ) -> Option<Rc<R::Udp>> {
+        let mut all = self.by_upstream.borrow_mut();
+        let slots = all
+            .entry(addr)
+            .or_insert_with(|| (0..UPSTREAM_SOCKETS).map(|_| None).collect());
+        let slot = slots.get_mut(index.0)?;
+        if slot.is_none() {
+            *slot = Some(open(driver, addr, index)?);
         }
-        let index = fastrand::usize(..sockets.len());
-        let uses = sockets[index].uses.get() + 1;
-        sockets[index].uses.set(uses);
-        let chosen = sockets[index].socket.clone();
+        let pooled = slot.as_ref()?;
+        let uses = pooled.uses.get() + 1;
+        pooled.uses.set(uses);
+        let chosen = pooled.socket.clone();
         if uses >= SOCKET_USES {
-            if let Some(fresh) = open(driver, any) {
-                let retired = std::mem::replace(&mut sockets[index], fresh);
-                R::detach(R::spawn(async move {
-                    R::sleep_until(Instant::now() + RETIRED_GRACE).await;
-                    drop(retired.stop);
-                }));
+            if let Some(fresh) = open(driver, addr, index) {
+                if let Some(retired) = slot.replace(fresh) {
+                    R::detach(R::spawn(async move {
+                        R::sleep_until(Instant::now() + RETIRED_GRACE).await;
+                        drop(retired.stop);
+                    }));
+                }
             }
         }
         Some(chosen)
     }
 }
 
-/// Binds a socket on a random ephemeral port (the kernel randomises it, RFC 6056) and starts
-/// its receive task, which ends when the socket is retired.
-fn open<R: Runtime>(driver: &Rc<Driver<R>>, any: IpAddr) -> Option<Pooled<R>> {
-    match R::bind_udp(SocketAddr::new(any, 0), false) {
+/// Opens socket `index` towards `addr` and starts its receive task, which ends when the
+/// socket is retired.
+fn open<R: Runtime>(
+    driver: &Rc<Driver<R>>,
+    addr: SocketAddr,
+    index: SocketIndex,
+) -> Option<Pooled<R>> {
+    match R::connect_udp(addr) {
         Ok(socket) => {
             let socket = Rc::new(socket);
             let (stop, stopped) = async_channel::bounded::<()>(1);
-            let task = receive(driver.clone(), socket.clone());
+            let task = receive(driver.clone(), socket.clone(), index);
             R::detach(R::spawn(async move {
                 future::or(task, async {
                     let _ = stopped.recv().await;
@@ -105,7 +114,7 @@ fn open<R: Runtime>(driver: &Rc<Driver<R>>, any: IpAddr) -> Option<Pooled<R>> {
             })
         }
         Err(e) => {
-            log::error(format_args!("upstream socket for {any}: {e}"));
+            log::error(format_args!("upstream socket for {addr}: {e}"));
             None
         }
     }
@@ -113,7 +122,7 @@ fn open<R: Runtime>(driver: &Rc<Driver<R>>, any: IpAddr) -> Option<Pooled<R>> {
 
 /// Feeds every datagram that arrives on an upstream socket to the gateway: a batch per wake
 /// and per drain.
-async fn receive<R: Runtime>(driver: Rc<Driver<R>>, socket: Rc<R::Udp>) {
+async fn receive<R: Runtime>(driver: Rc<Driver<R>>, socket: Rc<R::Udp>, index: SocketIndex) {
     let mut buf = <R::Udp as UdpSocket>::RecvBuf::default();
     let mut batch = Vec::new();
     let mut budget = Budget::<R>::with(REPLIES_PER_YIELD);
@@ -123,7 +132,7 @@ async fn receive<R: Runtime>(driver: Rc<Driver<R>>, socket: Rc<R::Udp>) {
                 let count = batch.len();
                 driver.handle(|gateway, now| {
                     for (from, msg) in batch.drain(..) {
-                        gateway.handle_upstream_message(now, from, msg);
+                        gateway.handle_upstream_message(now, from, index, msg);
                     }
                 });
                 batch.clear();

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -97,22 +97,25 @@ impl Runtime for Glommio {
         glommio::executor().yield_if_needed().await;
     }
 
-    fn bind_udp(addr: SocketAddr, listener: bool) -> io::Result<Udp> {
-        let socket =
-            socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    fn bind_udp(addr: SocketAddr) -> io::Result<Udp> {
+        let socket = udp_socket(addr)?;
         // Listening sockets share their address with the other executors' (the kernel
-        // spreads clients over them); upstream sockets take an ephemeral port of their own,
-        // so that replies come back to the executor that asked.
-        if listener {
-            socket.set_reuse_port(true)?;
-        }
-        // Best effort: a smaller buffer only means earlier drops under load.
-        let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+        // spreads clients over them).
+        socket.set_reuse_port(true)?;
         socket.bind(&SockAddr::from(addr))?;
-        Ok(Udp {
-            now: socket.try_clone()?,
-            io: UdpSocket::from(socket),
-        })
+        Udp::new(socket)
+    }
+
+    fn connect_udp(peer: SocketAddr) -> io::Result<Udp> {
+        // An ephemeral port of its own, so that replies come back to the executor that asked.
+        let socket = udp_socket(peer)?;
+        let any: SocketAddr = match peer {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        socket.bind(&SockAddr::from(any))?;
+        socket.connect(&SockAddr::from(peer))?;
+        Udp::new(socket)
     }
 
     fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -135,6 +138,14 @@ impl Runtime for Glommio {
     }
 }
 
+/// A UDP socket of `addr`'s family, with the receive buffer this runtime wants.
+fn udp_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer only means earlier drops under load.
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    Ok(socket)
+}
+
 /// One UDP socket of an executor.
 pub(crate) struct Udp {
     /// The socket as glommio drives it.
@@ -149,6 +160,15 @@ pub(crate) struct RecvBuf(Vec<u8>);
 impl Default for RecvBuf {
     fn default() -> RecvBuf {
         RecvBuf(vec![0u8; 65535])
+    }
+}
+
+impl Udp {
+    fn new(socket: socket2::Socket) -> io::Result<Udp> {
+        Ok(Udp {
+            now: socket.try_clone()?,
+            io: UdpSocket::from(socket),
+        })
     }
 }
 
@@ -167,14 +187,18 @@ impl HostUdp for Udp {
 
     fn try_send<'a>(
         &self,
-        datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+        datagrams: impl Iterator<Item = (Option<SocketAddr>, &'a [u8])>,
     ) -> io::Result<usize> {
         let mut sent = 0;
         for (to, payload) in datagrams {
-            match self
-                .now
-                .send_to_with_flags(payload, &SockAddr::from(to), libc::MSG_DONTWAIT)
-            {
+            let result = match to {
+                Some(to) => {
+                    self.now
+                        .send_to_with_flags(payload, &SockAddr::from(to), libc::MSG_DONTWAIT)
+                }
+                None => self.now.send_with_flags(payload, libc::MSG_DONTWAIT),
+            };
+            match result {
                 Ok(_) => sent += 1,
                 Err(e) if sent == 0 => return Err(e),
                 Err(_) => break,
@@ -183,11 +207,11 @@ impl HostUdp for Udp {
         Ok(sent)
     }
 
-    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<()> {
-        self.io
-            .send_to(payload, to)
-            .await
-            .map(drop)
-            .map_err(io::Error::from)
+    async fn send(&self, payload: &[u8], to: Option<SocketAddr>) -> io::Result<()> {
+        let sent = match to {
+            Some(to) => self.io.send_to(payload, to).await,
+            None => self.io.send(payload).await,
+        };
+        sent.map(drop).map_err(io::Error::from)
     }
 }

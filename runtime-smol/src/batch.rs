@@ -108,18 +108,19 @@ impl Sender {
         }
     }
 
-    /// Sends up to a batch of `(destination, payload)` without waiting. Returns how many of
-    /// the first ones went out; `WouldBlock` when the socket buffer is full at once.
+    /// Sends up to a batch of `(destination, payload)` without waiting (no destination: the
+    /// connected peer). Returns how many of the first ones went out; `WouldBlock` when the
+    /// socket buffer is full at once.
     pub(crate) fn send<'a>(
         &mut self,
         socket: &UdpSocket,
-        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+        datagrams: impl IntoIterator<Item = (Option<SocketAddr>, &'a [u8])>,
     ) -> io::Result<usize> {
         let mut iovs = [[io::IoSlice::new(&[])]; BATCH];
         self.addrs.clear();
         for ((to, payload), iov) in datagrams.into_iter().zip(iovs.iter_mut()) {
             *iov = [io::IoSlice::new(payload)];
-            self.addrs.push(Some(SockaddrStorage::from(to)));
+            self.addrs.push(to.map(SockaddrStorage::from));
         }
         let count = self.addrs.len();
         let sent = sendmmsg(
@@ -147,7 +148,9 @@ mod tests {
         let datagrams: Vec<(SocketAddr, Bytes)> = (0..5u8)
             .map(|i| (to, Bytes::from(vec![i; 10 + usize::from(i)])))
             .collect();
-        let batch = datagrams.iter().map(|(to, payload)| (*to, &payload[..]));
+        let batch = datagrams
+            .iter()
+            .map(|(to, payload)| (Some(*to), &payload[..]));
         assert_eq!(Sender::new().send(&tx, batch).unwrap(), 5);
         let mut receiver = Receiver::new();
         let mut got = Vec::new();

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
@@ -64,11 +64,18 @@ impl Runtime for Smol {
 
     async fn yield_if_needed() {}
 
-    fn bind_udp(addr: SocketAddr, _listener: bool) -> io::Result<Udp> {
-        Ok(Udp {
-            io: Async::new(UdpSocket::bind(addr)?)?,
-            sender: RefCell::new(batch::Sender::new()),
-        })
+    fn bind_udp(addr: SocketAddr) -> io::Result<Udp> {
+        Udp::new(UdpSocket::bind(addr)?)
+    }
+
+    fn connect_udp(peer: SocketAddr) -> io::Result<Udp> {
+        let any: SocketAddr = match peer {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(any)?;
+        socket.connect(peer)?;
+        Udp::new(socket)
     }
 
     fn bind_tcp(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
@@ -95,6 +102,15 @@ pub(crate) struct Udp {
     sender: RefCell<batch::Sender>,
 }
 
+impl Udp {
+    fn new(socket: UdpSocket) -> io::Result<Udp> {
+        Ok(Udp {
+            io: Async::new(socket)?,
+            sender: RefCell::new(batch::Sender::new()),
+        })
+    }
+}
+
 impl HostUdp for Udp {
     type RecvBuf = batch::Receiver;
 
@@ -110,12 +126,15 @@ impl HostUdp for Udp {
 
     fn try_send<'a>(
         &self,
-        datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+        datagrams: impl Iterator<Item = (Option<SocketAddr>, &'a [u8])>,
     ) -> io::Result<usize> {
         self.sender.borrow_mut().send(self.io.get_ref(), datagrams)
     }
 
-    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<()> {
-        self.io.send_to(payload, to).await.map(drop)
+    async fn send(&self, payload: &[u8], to: Option<SocketAddr>) -> io::Result<()> {
+        match to {
+            Some(to) => self.io.send_to(payload, to).await.map(drop),
+            None => self.io.send(payload).await.map(drop),
+        }
     }
 }

@@ -16,7 +16,7 @@ use gatherdns_core::wire::{write_reply, ClientQuery, Name, Opcode, ReplyHeader, 
 use gatherdns_core::zone::Zone;
 use gatherdns_core::{
     AttemptId, ClientAddr, ClientTransport, Closed, ConnId, ConnectionCommand, Destination, Event,
-    Gateway, ListenerId, UpstreamFailure,
+    Gateway, ListenerId, SocketIndex, UpstreamFailure, UPSTREAM_SOCKETS,
 };
 
 use crate::message::{QuerySpec, Reply};
@@ -32,8 +32,12 @@ pub enum Behaviour {
     /// Replies with these bytes (ID patched in unless `keep_id`).
     Raw { bytes: Vec<u8>, keep_id: bool },
     /// Answers from its zone, but first sends a reply with the wrong ID and one for another
-    /// question, and one from another source address.
+    /// question, one from another source address and, over UDP, the genuine reply to
+    /// another of the gateway's sockets.
     Spoofed,
+    /// Over UDP, sends its genuine reply to another of the gateway's sockets than the one the
+    /// query left from (the only difference from `Answer`).
+    WrongSocket,
 }
 
 /// A simulated upstream DNS server.
@@ -98,8 +102,12 @@ struct Scheduled {
 }
 
 enum Delivery {
-    /// A datagram from an upstream.
-    ToGateway { from: SocketAddr, msg: Bytes },
+    /// A datagram from an upstream, to one of the gateway's sockets towards it.
+    ToGateway {
+        from: SocketAddr,
+        via: SocketIndex,
+        msg: Bytes,
+    },
     /// A datagram that could not be sent.
     Failure(AttemptId),
     /// The outcome of a connect: open, or failed.
@@ -111,7 +119,7 @@ enum Delivery {
 /// The way a query reached an upstream, and so the way its reply goes back.
 #[derive(Clone, Copy)]
 enum Via {
-    Udp(AttemptId),
+    Udp(AttemptId, SocketIndex),
     Connection(ConnId),
 }
 
@@ -273,9 +281,11 @@ impl Sim {
                     bytes: t.payload,
                     at: self.now,
                 }),
-                Destination::Upstream { attempt, addr } => {
-                    self.upstream_receives(Via::Udp(attempt), addr, t.payload)
-                }
+                Destination::Upstream {
+                    attempt,
+                    addr,
+                    socket,
+                } => self.upstream_receives(Via::Udp(attempt, socket), addr, t.payload),
                 Destination::Connection(conn) => self.written(conn, &t.payload),
             }
         }
@@ -377,12 +387,12 @@ impl Sim {
         let query = ClientQuery::parse(payload.clone()).expect("the gateway sends valid queries");
         let probe = query.qname == Name::root() && query.qtype == domain::base::iana::Rtype::NS;
         let transport = match via {
-            Via::Udp(_) => Transport::Udp,
+            Via::Udp(..) => Transport::Udp,
             Via::Connection(_) => Transport::Tcp,
         };
         let up = match (self.upstreams.get_mut(&addr), via) {
             (Some(up), _) => up,
-            (None, Via::Udp(attempt)) => {
+            (None, Via::Udp(attempt, _)) => {
                 self.schedule(latency, probe, Delivery::Failure(attempt));
                 return;
             }
@@ -394,11 +404,12 @@ impl Sim {
             up.received.push((transport, payload.clone()));
         }
         let delay = latency * 2 + up.delay;
-        let mut out: Vec<(SocketAddr, Bytes)> = Vec::new();
+        // Replies with their source, and the socket they go to when not the query's own.
+        let mut out: Vec<(SocketAddr, Option<SocketIndex>, Bytes)> = Vec::new();
         match &up.behaviour {
             Behaviour::Silent => {}
             Behaviour::Unreachable => {
-                if let Via::Udp(attempt) = via {
+                if let Via::Udp(attempt, _) = via {
                     self.schedule(latency, probe, Delivery::Failure(attempt));
                 }
                 return;
@@ -408,32 +419,41 @@ impl Sim {
                 if !keep_id && b.len() >= 2 {
                     b[..2].copy_from_slice(&query.id.to_be_bytes());
                 }
-                out.push((addr, Bytes::from(b)));
+                out.push((addr, None, Bytes::from(b)));
+            }
+            Behaviour::WrongSocket => {
+                let reply = answer_from_zone(up, &query, transport);
+                out.push((addr, other_socket(via), reply));
             }
             Behaviour::Answer | Behaviour::Spoofed => {
                 let reply = answer_from_zone(up, &query, transport);
                 if matches!(up.behaviour, Behaviour::Spoofed) {
                     let mut wrong_id = reply.to_vec();
                     wrong_id[..2].copy_from_slice(&query.id.wrapping_add(1).to_be_bytes());
-                    out.push((addr, Bytes::from(wrong_id)));
+                    out.push((addr, None, Bytes::from(wrong_id)));
                     let other = QuerySpec::new("evil.example.", query.qtype)
                         .id(query.id)
                         .build();
                     let mut other = other.to_vec();
                     other[2] |= 0x80; // a response for another question
-                    out.push((addr, Bytes::from(other)));
+                    out.push((addr, None, Bytes::from(other)));
                     // Over TCP the source is the connection itself.
                     if transport == Transport::Udp {
                         let elsewhere = SocketAddr::new(addr.ip(), addr.port().wrapping_add(1));
-                        out.push((elsewhere, reply.clone()));
+                        out.push((elsewhere, None, reply.clone()));
+                        out.push((addr, other_socket(via), reply.clone()));
                     }
                 }
-                out.push((addr, reply));
+                out.push((addr, None, reply));
             }
         }
-        for (from, msg) in out {
+        for (from, to, msg) in out {
             let delivery = match via {
-                Via::Udp(_) => Delivery::ToGateway { from, msg },
+                Via::Udp(_, socket) => Delivery::ToGateway {
+                    from,
+                    via: to.unwrap_or(socket),
+                    msg,
+                },
                 Via::Connection(conn) => Delivery::OnConnection { conn, msg },
             };
             self.schedule(delay, probe, delivery);
@@ -472,7 +492,9 @@ impl Sim {
     fn deliver(&mut self, delivery: Delivery) {
         let now = self.now;
         match delivery {
-            Delivery::ToGateway { from, msg } => self.gw.handle_upstream_message(now, from, msg),
+            Delivery::ToGateway { from, via, msg } => {
+                self.gw.handle_upstream_message(now, from, via, msg)
+            }
             Delivery::Failure(attempt) => {
                 self.gw
                     .handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
@@ -577,4 +599,12 @@ fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: Transport) ->
         limit,
     )
     .0
+}
+
+/// Another of the gateway's sockets towards the upstream than the one a UDP query left from.
+fn other_socket(via: Via) -> Option<SocketIndex> {
+    match via {
+        Via::Udp(_, SocketIndex(i)) => Some(SocketIndex((i + 1) % UPSTREAM_SOCKETS)),
+        Via::Connection(_) => None,
+    }
 }

@@ -70,8 +70,12 @@ impl Gateway {
         payload: Bytes,
     ) {
         match transport {
-            UpstreamTransport::Udp => self.transmits.push_back(Transmit {
-                destination: Destination::Upstream { attempt, addr },
+            UpstreamTransport::Udp(socket) => self.transmits.push_back(Transmit {
+                destination: Destination::Upstream {
+                    attempt,
+                    addr,
+                    socket,
+                },
                 payload,
             }),
             UpstreamTransport::Tcp => {

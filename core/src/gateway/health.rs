@@ -102,7 +102,7 @@ impl Gateway {
         let transport = if p.force_tcp {
             UpstreamTransport::Tcp
         } else {
-            UpstreamTransport::Udp
+            UpstreamTransport::Udp(self.pending.udp_socket())
         };
         let target = Target {
             addr,

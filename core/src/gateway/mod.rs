@@ -32,8 +32,8 @@ use crate::routing::Router;
 use crate::tcp_pool::{Limits, TcpPool};
 use crate::timers::{TimerKey, Timers};
 use crate::transmit::{
-    AttemptId, ClientAddr, ClientTransport, ConnId, ConnectionCommand, Destination, Transmit,
-    UpstreamFailure, UpstreamTransport,
+    AttemptId, ClientAddr, ClientTransport, ConnId, ConnectionCommand, Destination, SocketIndex,
+    Transmit, UpstreamFailure, UpstreamTransport,
 };
 use crate::upstream_pool::Pool;
 use crate::wire::{
@@ -225,11 +225,17 @@ impl Gateway {
         });
     }
 
-    /// A datagram from an upstream server, received on the driver's upstream UDP sockets.
-    /// (Messages read from upstream TCP connections go to
+    /// A datagram from an upstream server, received on `via`, one of the driver's sockets
+    /// towards `from`. (Messages read from upstream TCP connections go to
     /// [`Gateway::handle_connection_message`].)
-    pub fn handle_upstream_message(&mut self, now: Instant, from: SocketAddr, msg: Bytes) {
-        self.upstream_message(now, from, UpstreamTransport::Udp, msg);
+    pub fn handle_upstream_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        via: SocketIndex,
+        msg: Bytes,
+    ) {
+        self.upstream_message(now, from, UpstreamTransport::Udp(via), msg);
         self.settle_connections(now);
         self.release_retired();
     }
@@ -275,7 +281,7 @@ impl Gateway {
         let Owner::Part { query, part } = attempt.owner else {
             return; // A probe: any well-formed reply means the upstream is alive.
         };
-        if head.tc && transport == UpstreamTransport::Udp {
+        if head.tc && matches!(transport, UpstreamTransport::Udp(_)) {
             self.stats.upstream_tc_retries += 1;
             self.send_attempt(
                 now,

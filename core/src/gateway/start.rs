@@ -196,15 +196,16 @@ impl Gateway {
         transport: Option<UpstreamTransport>,
     ) {
         let (pool_index, timeout) = self.part_pool(key, part);
+        let socket = self.pending.udp_socket();
         let pool = &self.pools[pool_index];
         let q = &self.pending.queries[&key];
         let transport = transport.unwrap_or(if pool.force_tcp {
             UpstreamTransport::Tcp
         } else if pool.prefer_udp || matches!(q.kind, Kind::Gather { .. }) {
-            UpstreamTransport::Udp
+            UpstreamTransport::Udp(socket)
         } else {
             match q.client.transport {
-                ClientTransport::Udp => UpstreamTransport::Udp,
+                ClientTransport::Udp => UpstreamTransport::Udp(socket),
                 ClientTransport::Tcp(_) => UpstreamTransport::Tcp,
             }
         });

@@ -116,8 +116,22 @@ fn spoofed_replies_are_dropped_and_the_genuine_one_is_used() {
     let reply = sim.ask(&QuerySpec::new(SRV_NAME, Rtype::SRV));
     assert_eq!(reply.answer.len(), 4);
     let stats = sim.gw.stats();
-    assert!(stats.upstream_unmatched >= 2, "{stats:?}");
+    // Wrong ID, another source address, the genuine reply on another socket.
+    assert!(stats.upstream_unmatched >= 3, "{stats:?}");
     assert_eq!(stats.upstream_mismatched, 1, "{stats:?}");
+}
+
+#[test]
+fn a_reply_on_another_socket_than_its_query_left_from_is_not_taken() {
+    let mut sim = sim();
+    set(&mut sim, UPSTREAM_B, Behaviour::WrongSocket);
+    let reply = sim.ask(&QuerySpec::new(SRV_NAME, Rtype::SRV).edns(1232, false));
+    // Cluster B's replies, right in every other respect, never count: it times out.
+    assert_eq!(reply.answer.len(), 2, "cluster A only");
+    assert_eq!(reply.ede[0].0, 22, "cluster B timed out");
+    let stats = sim.gw.stats();
+    assert!(stats.upstream_unmatched >= 2, "{stats:?}");
+    assert_eq!(stats.upstream_mismatched, 0, "{stats:?}");
 }
 
 #[test]
