@@ -18,6 +18,7 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 
 pub mod admin;
+pub mod batch;
 mod budget;
 pub mod cli;
 mod client_tcp;

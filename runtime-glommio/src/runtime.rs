@@ -1,14 +1,17 @@
 //! glommio as a gatherdns runtime: an executor per placement with its own io_uring rings,
 //! listeners shared by the executors through SO_REUSEPORT, and UDP received through glommio
-//! (a direct syscall while data is waiting, io_uring once the socket is empty) but sent at
-//! once with a non-blocking syscall; only a full socket buffer hands a send to io_uring.
+//! (a direct syscall while data is waiting, io_uring once the socket is empty) and then, a
+//! batch per system call, whatever else has arrived (`recvmmsg`); sent at once with
+//! `sendmmsg`, and only a full socket buffer hands a send to io_uring.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gatherdns_host::batch;
 use gatherdns_host::cli::Cli;
 use gatherdns_host::{panics, Runtime, UdpSocket as HostUdp};
 use glommio::net::{TcpListener, TcpStream, UdpSocket};
@@ -150,16 +153,27 @@ fn udp_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
 pub(crate) struct Udp {
     /// The socket as glommio drives it.
     io: UdpSocket,
-    /// The same socket (a duplicated descriptor) for sends that must not wait.
+    /// The same socket (a duplicated descriptor) for what must not wait: batches received
+    /// after glommio's first datagram, and sends.
     now: socket2::Socket,
+    /// Headers reused by every batch sent (taken only within a call, never across an await).
+    sender: RefCell<batch::Sender>,
 }
 
-/// Room for the largest datagram; each message is copied out at its own size.
-pub(crate) struct RecvBuf(Vec<u8>);
+/// Room for the datagram glommio waits for (as large as a batch slot: queries and replies to
+/// our EDNS size fit, a larger one arrives cut and is the malformed message it then is), and
+/// for the batch that follows it.
+pub(crate) struct RecvBuf {
+    first: Vec<u8>,
+    rest: batch::Receiver,
+}
 
 impl Default for RecvBuf {
     fn default() -> RecvBuf {
-        RecvBuf(vec![0u8; 65535])
+        RecvBuf {
+            first: vec![0u8; 4096],
+            rest: batch::Receiver::new(),
+        }
     }
 }
 
@@ -168,6 +182,7 @@ impl Udp {
         Ok(Udp {
             now: socket.try_clone()?,
             io: UdpSocket::from(socket),
+            sender: RefCell::new(batch::Sender::new()),
         })
     }
 }
@@ -178,10 +193,14 @@ impl HostUdp for Udp {
     async fn recv(&self, buf: &mut RecvBuf, out: &mut Vec<(SocketAddr, Bytes)>) -> io::Result<()> {
         let (len, from) = self
             .io
-            .recv_from(&mut buf.0)
+            .recv_from(&mut buf.first)
             .await
             .map_err(io::Error::from)?;
-        out.push((from, Bytes::copy_from_slice(&buf.0[..len])));
+        out.push((from, Bytes::copy_from_slice(&buf.first[..len])));
+        // What arrived meanwhile, without waiting: under load, one wake takes a batch.
+        if buf.rest.recv(&self.now).is_ok() {
+            out.extend(buf.rest.messages());
+        }
         Ok(())
     }
 
@@ -189,22 +208,7 @@ impl HostUdp for Udp {
         &self,
         datagrams: impl Iterator<Item = (Option<SocketAddr>, &'a [u8])>,
     ) -> io::Result<usize> {
-        let mut sent = 0;
-        for (to, payload) in datagrams {
-            let result = match to {
-                Some(to) => {
-                    self.now
-                        .send_to_with_flags(payload, &SockAddr::from(to), libc::MSG_DONTWAIT)
-                }
-                None => self.now.send_with_flags(payload, libc::MSG_DONTWAIT),
-            };
-            match result {
-                Ok(_) => sent += 1,
-                Err(e) if sent == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(sent)
+        self.sender.borrow_mut().send(&self.now, datagrams)
     }
 
     async fn send(&self, payload: &[u8], to: Option<SocketAddr>) -> io::Result<()> {

@@ -1,8 +1,7 @@
 //! `gatherdns-smol`: gatherdns for small hosts, on smol's single-threaded executor and
-//! async-io's epoll reactor, with `recvmmsg`/`sendmmsg` batching. Everything but the sockets
+//! async-io's epoll reactor. Everything but the sockets
 //! and the executor is the shared server (`gatherdns-host`).
 
-mod batch;
 mod runtime;
 
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! smol as a gatherdns runtime: one executor on its own thread (`-threads` and `-cpus` are
 //! accepted and ignored, so that one unit file can switch binaries), async-io sockets, and
-//! UDP through `batch` (a batch of datagrams per system call).
+//! UDP through the host's `batch` (a batch of datagrams per system call) once epoll says a
+//! socket is ready.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -10,11 +11,10 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 use bytes::Bytes;
+use gatherdns_host::batch;
 use gatherdns_host::cli::Cli;
 use gatherdns_host::{Runtime, UdpSocket as HostUdp};
 use smol::{LocalExecutor, Task};
-
-use crate::batch;
 
 thread_local! {
     /// The executor of this thread: the one the server's tasks run on.

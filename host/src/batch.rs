@@ -1,10 +1,12 @@
-//! Batched UDP: `recvmmsg` takes up to a batch of datagrams in one system call and `sendmmsg`
-//! sends a batch in one, so that under load a gathered query's six datagrams cost a fraction
-//! of a system call each instead of one. Through `nix` (already built for glommio), whose
-//! wrappers keep the unsafe `mmsghdr` handling out of this crate.
+//! Batched UDP for the runtimes' sockets: `recvmmsg` takes up to a batch of datagrams in one
+//! system call and `sendmmsg` sends a batch in one, so that under load a gathered query's six
+//! datagrams cost a fraction of a system call each instead of one. Both work on any
+//! non-blocking descriptor, whoever waits for it (async-io's epoll, glommio's io_uring).
+//! Through `nix` (already built for glommio), whose wrappers keep the unsafe `mmsghdr`
+//! handling out of this crate.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
 use bytes::Bytes;
@@ -12,7 +14,7 @@ use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStora
 
 /// Datagrams per system call. Enough to empty a busy socket in a few calls; small enough
 /// that the first datagram of a batch does not wait long for the last.
-pub(crate) const BATCH: usize = 32;
+pub const BATCH: usize = 32;
 
 /// Room for one received datagram. Queries and the replies of upstreams that were told our
 /// EDNS size (1232) fit; a larger datagram arrives cut (MSG_TRUNC) and is treated as the
@@ -20,7 +22,7 @@ pub(crate) const BATCH: usize = 32;
 const SLOT: usize = 4096;
 
 /// Buffers and headers for receiving, reused for every batch.
-pub(crate) struct Receiver {
+pub struct Receiver {
     slots: Vec<Vec<u8>>,
     headers: MultiHeaders<SockaddrStorage>,
     /// What the last `recv` got: sender and length, per slot.
@@ -34,7 +36,7 @@ impl Default for Receiver {
 }
 
 impl Receiver {
-    pub(crate) fn new() -> Receiver {
+    pub fn new() -> Receiver {
         Receiver {
             slots: vec![vec![0u8; SLOT]; BATCH],
             headers: MultiHeaders::preallocate(BATCH, None),
@@ -44,7 +46,7 @@ impl Receiver {
 
     /// Receives what the socket has, up to a batch, without waiting (`WouldBlock` when it
     /// has nothing). Returns how many datagrams came.
-    pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    pub fn recv(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
         self.got.clear();
         let mut iovs: Vec<[io::IoSliceMut<'_>; 1]> = self
             .slots
@@ -72,7 +74,7 @@ impl Receiver {
 
     /// The datagrams of the last `recv`, as owned messages (a pending query must not pin the
     /// batch's buffers).
-    pub(crate) fn messages(&self) -> impl Iterator<Item = (SocketAddr, Bytes)> + '_ {
+    pub fn messages(&self) -> impl Iterator<Item = (SocketAddr, Bytes)> + '_ {
         self.got
             .iter()
             .zip(&self.slots)
@@ -95,13 +97,20 @@ fn unspecified() -> SocketAddr {
 }
 
 /// Headers and addresses for sending, reused for every batch: sending allocates nothing.
-pub(crate) struct Sender {
+pub struct Sender {
     headers: MultiHeaders<SockaddrStorage>,
     addrs: Vec<Option<SockaddrStorage>>,
 }
 
+impl Default for Sender {
+    fn default() -> Sender {
+        Sender::new()
+    }
+}
+
 impl Sender {
-    pub(crate) fn new() -> Sender {
+    /// Headers for a batch, allocated once.
+    pub fn new() -> Sender {
         Sender {
             headers: MultiHeaders::preallocate(BATCH, None),
             addrs: Vec::with_capacity(BATCH),
@@ -111,9 +120,9 @@ impl Sender {
     /// Sends up to a batch of `(destination, payload)` without waiting (no destination: the
     /// connected peer). Returns how many of the first ones went out; `WouldBlock` when the
     /// socket buffer is full at once.
-    pub(crate) fn send<'a>(
+    pub fn send<'a>(
         &mut self,
-        socket: &UdpSocket,
+        socket: &impl AsRawFd,
         datagrams: impl IntoIterator<Item = (Option<SocketAddr>, &'a [u8])>,
     ) -> io::Result<usize> {
         let mut iovs = [[io::IoSlice::new(&[])]; BATCH];
@@ -138,6 +147,8 @@ impl Sender {
 
 #[cfg(test)]
 mod tests {
+    use std::net::UdpSocket;
+
     use super::*;
 
     #[test]
