@@ -220,8 +220,12 @@ impl<R: Runtime> Driver<R> {
             for (from, msg) in messages {
                 let kept = msg.len().min(SERVFAIL_SOURCE);
                 head[..kept].copy_from_slice(&msg[..kept]);
-                if let Err(why) = panics::recover(|| gateway.handle_client_message(now, from, msg))
-                {
+                let handled = panics::recover(|| {
+                    #[cfg(debug_assertions)]
+                    panics::injected(&msg);
+                    gateway.handle_client_message(now, from, msg)
+                });
+                if let Err(why) = handled {
                     self.panicked(&why, &format!("a query from {}", from.remote));
                     failed.extend(servfail(&head[..kept]).map(|reply| (from, reply)));
                 }

@@ -37,6 +37,25 @@ pub(crate) fn recover<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     result.map_err(|payload| message(payload.as_ref()))
 }
 
+/// Debug builds only, for the end-to-end tests: a client message that contains the bytes of
+/// `GATHERDNS_TEST_PANIC` (one label of the query name will do) panics inside the recovered
+/// section, so that recovery is checked over real sockets. Release builds have no such path.
+#[cfg(debug_assertions)]
+pub(crate) fn injected(msg: &[u8]) {
+    static TRIGGER: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    let trigger = TRIGGER.get_or_init(|| {
+        std::env::var("GATHERDNS_TEST_PANIC")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(String::into_bytes)
+    });
+    if let Some(trigger) = trigger {
+        if msg.windows(trigger.len()).any(|w| w == trigger.as_slice()) {
+            panic!("injected by GATHERDNS_TEST_PANIC");
+        }
+    }
+}
+
 /// Runs `f` (a runtime building its executor) with its panics silent, and returns the
 /// panic's message as the error.
 pub fn expected<T>(f: impl FnOnce() -> T) -> Result<T, String> {

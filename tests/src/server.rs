@@ -196,6 +196,8 @@ pub struct ServerBuilder {
     corefile: String,
     files: Vec<(String, String)>,
     args: Vec<String>,
+    /// Environment variables of the server process.
+    envs: Vec<(String, String)>,
     /// Which port's 127.0.0.1 listener to probe for readiness.
     probe_port: usize,
 }
@@ -207,6 +209,7 @@ impl ServerBuilder {
             corefile: corefile.to_string(),
             files: Vec::new(),
             args: Vec::new(),
+            envs: Vec::new(),
             probe_port: 0,
         }
     }
@@ -231,6 +234,12 @@ impl ServerBuilder {
     /// Adds a file to the server's directory.
     pub fn file(mut self, name: &str, contents: &str) -> Self {
         self.files.push((name.to_string(), contents.to_string()));
+        self
+    }
+
+    /// Sets an environment variable of the server process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -314,6 +323,7 @@ impl ServerBuilder {
             .arg(dir.join("Corefile"))
             .args(self.args.iter().map(|a| fill(a, dir, ports)))
             .args(self.default_threads())
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

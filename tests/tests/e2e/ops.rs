@@ -542,3 +542,43 @@ fn an_http_port_in_use_is_a_startup_error() {
         assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out:?}");
     });
 }
+
+#[test]
+fn a_panic_while_handling_a_query_is_answered_servfail_counted_and_survived() {
+    // Debug builds (which the suite runs) panic inside the gateway's input for a query
+    // carrying this label: the only way to make the core panic on purpose.
+    for_each_binary(|binary| {
+        let mut builder = ServerBuilder::new(binary, &corefile("127.0.0.1:@PORT1@"))
+            .env("GATHERDNS_TEST_PANIC", "boom-now");
+        for zone in ["cluster-a.local.zone", "cluster-b.local.zone"] {
+            let text = std::fs::read_to_string(demo_dir().join(zone)).expect("demo zone");
+            builder = builder.file(zone, &text);
+        }
+        let server = builder.start();
+        let reply = ask(
+            server.addr(),
+            Transport::Udp,
+            &query("boom-now.distributed.local.", Rtype::A, None, 7),
+        );
+        assert_eq!(reply.rcode, "SERVFAIL", "{reply:#?}");
+        assert_eq!(reply.id, 7);
+        let srv = "_demo._tcp.demo-service.default.svc.distributed.local.";
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let reply = ask(server.addr(), transport, &query(srv, Rtype::SRV, None, 8));
+            assert_eq!(reply.answer.len(), 4, "still serving: {reply:#?}");
+        }
+        let (status, _, body) = get(server.addr_of(2), "/metrics");
+        assert_eq!(status, 200, "{body}");
+        let all = samples(&body);
+        assert_eq!(
+            all.get(&key("coredns_panics_total", &[])),
+            Some(&1.0),
+            "{body}"
+        );
+        assert!(
+            server.wait_for_stdout("Recovered from panic", Duration::from_secs(2)),
+            "{}",
+            server.stdout()
+        );
+    });
+}
