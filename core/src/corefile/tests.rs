@@ -775,9 +775,16 @@ fn a_missing_corefile_is_a_general_error() {
 }
 
 #[test]
-fn an_empty_corefile_has_no_servers() {
-    let config = parse("# nothing here\n").expect("valid");
-    assert!(config.servers.is_empty() && config.warnings.is_empty());
+fn a_corefile_without_a_server_block_is_an_error_naming_the_file() {
+    for text in ["", "# nothing here\n", "(snippet) {\n  log\n}\n"] {
+        assert_eq!(
+            parse(text).map(|_| ()),
+            Err("Corefile: no server block: gatherdns would listen nowhere; a Corefile needs at least one, \
+                 e.g. \"distributed.local.:53 { … }\""
+                .to_string()),
+            "{text:?}"
+        );
+    }
 }
 
 #[test]
