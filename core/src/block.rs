@@ -182,11 +182,6 @@ impl Block {
             .max_by_key(|(_, f)| f.from.label_count())
             .map(|(i, _)| i)
     }
-
-    /// RA is set on replies of blocks that can recurse through a forward.
-    pub(crate) fn recursion_available(&self) -> bool {
-        !self.forwards.is_empty()
-    }
 }
 
 fn gathersrv_spec(g: &Gather) -> GatherSpec<'_> {

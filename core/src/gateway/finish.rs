@@ -87,7 +87,11 @@ impl Gateway {
         }
     }
 
-    /// Sends a reply; RA is set when the block has a `forward`.
+    /// Sends a reply of gatherdns's own (gathered, authoritative or refused), with RA=0:
+    /// RA says the server would recurse for the client, and for these names it does not. A
+    /// gathered answer is the server's own authoritative data, however it came by it; only a
+    /// proxied reply (`send_reply` from `finish`) is recursion, and it carries the upstream's
+    /// RA, as CoreDNS's `forward` does.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reply_now(
         &mut self,
@@ -99,8 +103,7 @@ impl Gateway {
         answer: &Answer,
         ede: &[Ede],
     ) {
-        let ra = block.is_some_and(|b| self.blocks[b].recursion_available());
-        self.send_reply(now, started, client, query, block, answer, ede, ra);
+        self.send_reply(now, started, client, query, block, answer, ede, false);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -11,6 +11,7 @@ mod hygiene;
 mod metrics;
 mod multicluster;
 mod multicluster_gw;
+mod recursion;
 mod reload;
 mod resilience;
 mod truncation;
