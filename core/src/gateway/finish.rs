@@ -178,17 +178,14 @@ fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool)
     (Answer::empty(Rcode::SERVFAIL, false), vec![e], true)
 }
 
-/// Answers the distributed domain gives itself: SOA and NS at the apex, and RFC 8482's
-/// minimal reply to ANY.
+/// Answers the distributed domain gives itself: RFC 8482's minimal reply to ANY, SOA and NS
+/// at the apex, and its name server's addresses.
 pub(super) fn synthesised(g: &CompiledGather, query: &ClientQuery) -> Option<Answer> {
-    let apex = query.qname == g.domain;
-    let record: Record = match query.qtype {
-        Rtype::SOA if apex => g.soa.with_owner(query.qname.clone()),
-        Rtype::NS if apex => g.ns.with_owner(query.qname.clone()),
-        Rtype::ANY => Record::rfc8482_hinfo(query.qname.clone(), 3600),
-        _ => return None,
-    };
-    let mut answer = Answer::empty(Rcode::NOERROR, true);
-    answer.answer.push(record);
-    Some(answer)
+    if query.qtype == Rtype::ANY {
+        let mut answer = Answer::empty(Rcode::NOERROR, true);
+        let hinfo = Record::rfc8482_hinfo(query.qname.clone(), 3600);
+        answer.answer.push(hinfo);
+        return Some(answer);
+    }
+    g.own_answer(&query.qname, query.qtype)
 }

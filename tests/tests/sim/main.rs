@@ -11,6 +11,7 @@ mod hygiene;
 mod metrics;
 mod multicluster;
 mod multicluster_gw;
+mod name_server;
 mod recursion;
 mod reload;
 mod resilience;
