@@ -3,6 +3,7 @@
 // Helpers of a test binary are test code: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod cname;
 mod deadlines;
 mod fixtures;
 mod gather;
