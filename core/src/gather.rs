@@ -98,19 +98,18 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
     }
     // Only clusters whose RCODE agrees with the merged one contribute records, so a
     // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer.
-    let contributing: Vec<(usize, [Vec<Record>; 3])> = parts
+    let contributing: Vec<[Vec<Record>; 3]> = parts
         .iter_mut()
-        .enumerate()
-        .filter_map(|(i, part)| match &mut part.outcome {
+        .filter_map(|part| match &mut part.outcome {
             Outcome::Answered(reply) if reply.rcode == rcode => {
                 let sections = std::mem::take(&mut reply.sections);
                 let renamed = rename_reply(q, &part.cluster, part.subname, sections, names);
-                Some((i, renamed))
+                Some(renamed)
             }
             _ => None,
         })
         .collect();
-    let total = |k: usize| contributing.iter().map(|(_, s)| s[k].len()).sum::<usize>();
+    let total = |k: usize| contributing.iter().map(|s| s[k].len()).sum::<usize>();
     let mut answer = Answer::empty(rcode, true);
     let mut unique = [
         Unique::new(q.seed, total(0)),
@@ -119,7 +118,8 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
     ];
     answer.answer.reserve(total(0));
     answer.additional.reserve(total(2));
-    for (_, [ans, auth, add]) in contributing {
+    let several = contributing.len() > 1;
+    for [ans, auth, add] in contributing {
         for r in ans {
             unique[0].push(&mut answer.answer, r);
         }
@@ -130,6 +130,11 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
             if !unique[0].contains(&answer.answer, &r) {
                 unique[2].push(&mut answer.additional, r);
             }
+        }
+        if several {
+            answer
+                .sources
+                .push([answer.answer.len(), answer.additional.len()]);
         }
     }
     let referral =

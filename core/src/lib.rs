@@ -83,6 +83,7 @@ pub mod startup;
 pub mod tcp_pool;
 mod timers;
 pub mod transmit;
+mod truncate;
 mod upstream_pool;
 pub mod wire;
 pub mod zone;

@@ -109,6 +109,8 @@ impl CompiledMulticluster {
             !(r.rtype() == Rtype::SRV && r.additional_target().is_some_and(|t| endpoint(&t)))
         });
         answer.additional.retain(|r| !endpoint(r.owner()));
+        // The clusters' spans no longer hold; a truncated reply takes records in order.
+        answer.sources.clear();
         if answer.answer.is_empty() {
             *answer = Answer::negative(false, &g.soa);
         }

@@ -155,6 +155,7 @@ fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool)
                     answer,
                     authority,
                     additional,
+                    sources: Vec::new(),
                 },
                 Vec::new(),
                 ra,
