@@ -198,6 +198,8 @@ pub struct ServerBuilder {
     args: Vec<String>,
     /// Which port's 127.0.0.1 listener to probe for readiness.
     probe_port: usize,
+    /// Where to probe instead, for a server on a fixed address.
+    probe_addr: Option<SocketAddr>,
 }
 
 impl ServerBuilder {
@@ -208,6 +210,7 @@ impl ServerBuilder {
             files: Vec::new(),
             args: Vec::new(),
             probe_port: 0,
+            probe_addr: None,
         }
     }
 
@@ -231,6 +234,14 @@ impl ServerBuilder {
     /// Adds a file to the server's directory.
     pub fn file(mut self, name: &str, contents: &str) -> Self {
         self.files.push((name.to_string(), contents.to_string()));
+        self
+    }
+
+    /// Probes `addr` for readiness (and makes it [`Server::addr`]) instead of
+    /// 127.0.0.1:`@PORT0@`: for a server on a fixed address, such as port 53 in a network
+    /// namespace of the test's own.
+    pub fn probe_at(mut self, addr: SocketAddr) -> Self {
+        self.probe_addr = Some(addr);
         self
     }
 
@@ -344,7 +355,9 @@ impl ServerBuilder {
         let (stdout, stderr) = (Captured::default(), Captured::default());
         stdout.spawn_reader(child.stdout.take().expect("piped stdout"));
         stderr.spawn_reader(child.stderr.take().expect("piped stderr"));
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[self.probe_port]));
+        let addr = self
+            .probe_addr
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[self.probe_port])));
         let mut server = Server {
             child,
             dir,
