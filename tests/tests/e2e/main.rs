@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod dig;
+mod dnsviz;
 mod gather;
 mod glommio;
 mod hosts;
