@@ -12,6 +12,7 @@ mod hosts;
 mod hygiene;
 mod knot;
 mod multicluster;
+mod musl;
 mod ops;
 mod reload;
 mod resilience;
