@@ -175,6 +175,17 @@ impl Driver {
     /// As [`Driver::new`], but the service has `endpoints` pods in each cluster. Beyond the
     /// two of SPEC §1 the clients ask over TCP, so that the whole merged reply is written.
     pub fn with_endpoints(endpoints: u32) -> Driver {
+        let transport = if endpoints > 2 {
+            ClientTransport::Tcp(1)
+        } else {
+            ClientTransport::Udp
+        };
+        Driver::with_endpoints_over(endpoints, transport)
+    }
+
+    /// As [`Driver::with_endpoints`], the clients asking over `transport` (UDP: the merged
+    /// reply of more than a few endpoints is truncated to 512 bytes).
+    pub fn with_endpoints_over(endpoints: u32, transport: ClientTransport) -> Driver {
         let now = Instant::now();
         let gateway = match Gateway::new(config(), [42; 32]) {
             Ok(gateway) => gateway,
@@ -190,11 +201,7 @@ impl Driver {
                 (a, service_reply('a', endpoints)),
                 (b, service_reply('b', endpoints)),
             ],
-            transport: if endpoints > 2 {
-                ClientTransport::Tcp(1)
-            } else {
-                ClientTransport::Udp
-            },
+            transport,
             inbox: Vec::with_capacity(128),
         }
     }

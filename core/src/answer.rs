@@ -16,6 +16,11 @@ pub struct Answer {
     pub authority: Vec<Record>,
     /// Additional section (never OPT).
     pub additional: Vec<Record>,
+    /// Where a merged answer's clusters end: for each cluster that contributed, in
+    /// configuration order, the end of its records in the answer and the additional section.
+    /// Empty when the records have one source. A reply that does not fit takes records from
+    /// the clusters in turn (`truncate.rs`); a change to the sections must keep or clear it.
+    pub(crate) sources: Vec<[usize; 2]>,
 }
 
 impl Answer {
@@ -27,6 +32,7 @@ impl Answer {
             answer: Vec::new(),
             authority: Vec::new(),
             additional: Vec::new(),
+            sources: Vec::new(),
         }
     }
 }

@@ -2,11 +2,12 @@
 //! `forward` or `file` that answers its suffix, the local answerers (`hosts`,
 //! `multicluster_gw`) built, synthesised records prepared once.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::answer::synthesised_soa_ns;
 use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
-use crate::distributed_domain::{CompiledCluster, CompiledGather, GatherSet, Source};
+use crate::distributed_domain::{CompiledCluster, CompiledGather, GatherSet, NameServer, Source};
 use crate::error::ConfigError;
 use crate::hosts::CompiledHosts;
 use crate::mcs::CompiledMulticluster;
@@ -26,6 +27,8 @@ struct GatherSpec<'a> {
     timeout: Duration,
     cluster_timeout: Duration,
     negative_ttl: u32,
+    /// The addresses of the domain's name server.
+    ns_ips: &'a [IpAddr],
     location: &'a Location,
 }
 
@@ -87,14 +90,32 @@ impl Block {
             bufsize: config.bufsize,
             prometheus: config.ops.prometheus.is_some(),
         };
+        // Without `ns_ip`, the name server's addresses are the ones the block is bound to,
+        // when they say where it is (as CoreDNS's kubernetes plugin answers `ns.dns.ZONE` with
+        // its own addresses); `0.0.0.0` and `::` say nothing, and give none.
+        let bound: Vec<IpAddr> = config
+            .bind
+            .iter()
+            .filter(|ip| !ip.is_unspecified())
+            .copied()
+            .collect();
+        let or_bound = |ips: &'_ [IpAddr]| -> Vec<IpAddr> {
+            if ips.is_empty() {
+                bound.clone()
+            } else {
+                ips.to_vec()
+            }
+        };
         if let Some(g) = config.gathers.first() {
-            block.gather = Some(block.compile_gather(&gathersrv_spec(g), serial)?);
+            let ns_ips = or_bound(&g.ns_ip);
+            block.gather = Some(block.compile_gather(&gathersrv_spec(g, &ns_ips), serial)?);
         }
         if let Some(m) = &config.multicluster {
+            let ns_ips = or_bound(&m.ns_ip);
             let sets = m
                 .zones
                 .iter()
-                .map(|zone| block.compile_gather(&multicluster_spec(m, zone), serial))
+                .map(|zone| block.compile_gather(&multicluster_spec(m, zone, &ns_ips), serial))
                 .collect::<Result<Vec<_>, _>>()?;
             block.multicluster = Some(CompiledMulticluster::new(m, sets));
         }
@@ -136,6 +157,8 @@ impl Block {
         }
         let (soa, ns) = synthesised_soa_ns(spec.domain, spec.negative_ttl, serial)
             .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
+        let name_server = NameServer::new(spec.domain, spec.ns_ips, spec.negative_ttl)
+            .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
         Ok(CompiledGather {
             naming: spec.naming,
             domain: spec.domain.clone(),
@@ -144,6 +167,7 @@ impl Block {
             cluster_timeout: spec.cluster_timeout,
             soa,
             ns,
+            name_server,
         })
     }
 
@@ -182,14 +206,9 @@ impl Block {
             .max_by_key(|(_, f)| f.from.label_count())
             .map(|(i, _)| i)
     }
-
-    /// RA is set on replies of blocks that can recurse through a forward.
-    pub(crate) fn recursion_available(&self) -> bool {
-        !self.forwards.is_empty()
-    }
 }
 
-fn gathersrv_spec(g: &Gather) -> GatherSpec<'_> {
+fn gathersrv_spec<'a>(g: &'a Gather, ns_ips: &'a [IpAddr]) -> GatherSpec<'a> {
     GatherSpec {
         directive: "gathersrv",
         naming: Naming::Prefix,
@@ -202,13 +221,18 @@ fn gathersrv_spec(g: &Gather) -> GatherSpec<'_> {
         timeout: g.timeout,
         cluster_timeout: g.cluster_timeout,
         negative_ttl: g.negative_ttl,
+        ns_ips,
         location: &g.location,
     }
 }
 
 /// coredns/multicluster answers with TTL 5 and has no timeouts of its own: ours are
 /// gathersrv's defaults.
-fn multicluster_spec<'a>(m: &'a Multicluster, zone: &'a Name) -> GatherSpec<'a> {
+fn multicluster_spec<'a>(
+    m: &'a Multicluster,
+    zone: &'a Name,
+    ns_ips: &'a [IpAddr],
+) -> GatherSpec<'a> {
     GatherSpec {
         directive: "multicluster",
         naming: Naming::ClusterLabel,
@@ -221,6 +245,7 @@ fn multicluster_spec<'a>(m: &'a Multicluster, zone: &'a Name) -> GatherSpec<'a> 
         timeout: defaults::TIMEOUT,
         cluster_timeout: defaults::CLUSTER_TIMEOUT,
         negative_ttl: defaults::NEGATIVE_TTL,
+        ns_ips,
         location: &m.location,
     }
 }

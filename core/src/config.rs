@@ -97,6 +97,9 @@ pub struct Gather {
     pub cluster_timeout: Duration,
     /// TTL and SOA MINIMUM of synthesised negative answers, seconds.
     pub negative_ttl: u32,
+    /// `ns_ip`: the addresses of the domain's name server, `ns.dns.DOMAIN` (empty: the
+    /// block's specific `bind` addresses).
+    pub ns_ip: Vec<IpAddr>,
     /// Where the directive is.
     pub location: Location,
 }
@@ -273,7 +276,7 @@ pub struct McsCluster {
     pub id: String,
 }
 
-/// `multicluster ZONE… { SUFFIX CLUSTER_ID …; noendpoints; fallthrough }`.
+/// `multicluster ZONE… { SUFFIX CLUSTER_ID …; noendpoints; fallthrough; ns_ip }`.
 #[derive(Clone, Debug)]
 pub struct Multicluster {
     /// The clusterset zones (e.g. `clusterset.local.`).
@@ -284,6 +287,9 @@ pub struct Multicluster {
     pub noendpoints: bool,
     /// `fallthrough`, if given.
     pub fallthrough: Option<Fallthrough>,
+    /// `ns_ip`: the addresses of each zone's name server, `ns.dns.ZONE` (empty: the block's
+    /// specific `bind` addresses).
+    pub ns_ip: Vec<IpAddr>,
     /// Where the directive is.
     pub location: Location,
 }

@@ -1,6 +1,6 @@
-//! Turning the clusters' replies into one: renaming every record into the distributed domain,
-//! flattening CNAME chains on fan-outs, and merging (RCODE rule, configuration order, dedupe,
-//! negative SOA, Extended DNS Errors for clusters that did not answer or disagreed).
+//! Turning the clusters' replies into one: flattening CNAME chains on fan-outs, renaming every
+//! record into the distributed domain, and merging (RCODE rule, configuration order, dedupe,
+//! negative SOA, Extended DNS Errors for clusters that did not answer).
 
 use crate::answer::Answer;
 use crate::routing::{rename_from_cluster, ClusterNames, Naming};
@@ -61,6 +61,21 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
     if let Some(e) = missing_clusters_ede(parts) {
         ede.push(e);
     }
+    if !q.prefixed {
+        // First, as a chain decides whether the asked name exists in that cluster.
+        for part in parts.iter_mut() {
+            if let Outcome::Answered(reply) = &mut part.outcome {
+                let answer = std::mem::take(&mut reply.sections[0]);
+                let (answer, chained) = flatten_cname_chain(answer, part.subname, q.qtype);
+                reply.sections[0] = answer;
+                if chained && reply.rcode == Rcode::NXDOMAIN {
+                    // The name is an alias whose target does not exist (RFC 6604 §2): the
+                    // name itself exists, without data of this type.
+                    reply.rcode = Rcode::NOERROR;
+                }
+            }
+        }
+    }
     let rcodes = || {
         parts.iter().filter_map(|p| match &p.outcome {
             Outcome::Answered(reply) => Some(reply.rcode),
@@ -83,22 +98,18 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
     }
     // Only clusters whose RCODE agrees with the merged one contribute records, so a
     // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer.
-    let mut contributing: Vec<(usize, [Vec<Record>; 3])> = parts
+    let contributing: Vec<[Vec<Record>; 3]> = parts
         .iter_mut()
-        .enumerate()
-        .filter_map(|(i, part)| match &mut part.outcome {
+        .filter_map(|part| match &mut part.outcome {
             Outcome::Answered(reply) if reply.rcode == rcode => {
                 let sections = std::mem::take(&mut reply.sections);
                 let renamed = rename_reply(q, &part.cluster, part.subname, sections, names);
-                Some((i, renamed))
+                Some(renamed)
             }
             _ => None,
         })
         .collect();
-    if let Some(e) = resolve_cname_conflict(q, parts, &mut contributing) {
-        ede.push(e);
-    }
-    let total = |k: usize| contributing.iter().map(|(_, s)| s[k].len()).sum::<usize>();
+    let total = |k: usize| contributing.iter().map(|s| s[k].len()).sum::<usize>();
     let mut answer = Answer::empty(rcode, true);
     let mut unique = [
         Unique::new(q.seed, total(0)),
@@ -107,7 +118,8 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
     ];
     answer.answer.reserve(total(0));
     answer.additional.reserve(total(2));
-    for (_, [ans, auth, add]) in contributing {
+    let several = contributing.len() > 1;
+    for [ans, auth, add] in contributing {
         for r in ans {
             unique[0].push(&mut answer.answer, r);
         }
@@ -118,6 +130,11 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
             if !unique[0].contains(&answer.answer, &r) {
                 unique[2].push(&mut answer.additional, r);
             }
+        }
+        if several {
+            answer
+                .sources
+                .push([answer.answer.len(), answer.additional.len()]);
         }
     }
     let referral =
@@ -139,12 +156,6 @@ fn rename_reply(
     [answer, authority, additional]: [Vec<Record>; 3],
     names: &mut NameArena,
 ) -> [Vec<Record>; 3] {
-    let flatten = !q.prefixed && q.qtype != Rtype::CNAME && q.qtype != Rtype::ANY;
-    let answer = if flatten {
-        flatten_cname_chain(answer, subname, q.qtype)
-    } else {
-        answer
-    };
     // A reply names a host twice (SRV target, then A owner): in a small reply, the few
     // latest renames are remembered so that the second costs a comparison, not a new name.
     // (In a large one the two are too far apart for that to pay.)
@@ -182,47 +193,48 @@ fn rename_reply(
     ]
 }
 
-/// If the chain from `subname` through CNAMEs ends in records of `qtype`, returns the
-/// answer with those records moved under `subname` and the CNAMEs of the chain removed.
-/// Otherwise returns the answer unchanged.
-fn flatten_cname_chain(answer: Vec<Record>, subname: &Name, qtype: Rtype) -> Vec<Record> {
+/// One rule for CNAMEs on a fan-out, whatever the type asked: a name holds a CNAME or data,
+/// never both (RFC 1034 §3.6.2, RFC 2181 §10.1), and the clusters' chains for one name differ,
+/// so the asked name is never a CNAME in the merged answer. A cluster's chain from `subname`
+/// is replaced by what it ends in: its records of `qtype`, moved under `subname`, or nothing
+/// when the chain ends without them (unresolved, in a loop, or `qtype` is CNAME itself), which
+/// makes the name NODATA for that type unless another cluster has data. The chain's other
+/// records and DNAMEs that synthesised it go with it. Returns the answer, and whether a chain
+/// started at `subname` (then the name exists in that cluster).
+fn flatten_cname_chain(answer: Vec<Record>, subname: &Name, qtype: Rtype) -> (Vec<Record>, bool) {
     const MAX_HOPS: usize = 16;
-    let mut current = subname.clone();
-    let mut chain: Vec<Name> = Vec::new();
-    for _ in 0..=MAX_HOPS {
-        if answer
+    let cname_at = |name: &Name| {
+        answer
             .iter()
-            .any(|r| r.rtype() == qtype && *r.owner() == current)
-        {
-            if chain.is_empty() {
-                return answer;
-            }
-            let terminal = current;
-            let mut out: Vec<Record> = answer
-                .iter()
-                .filter(|r| r.rtype() == qtype && *r.owner() == terminal)
-                .map(|r| r.with_owner(subname.clone()))
-                .collect();
-            out.extend(answer.into_iter().filter(|r| {
-                let in_chain = r.rtype() == Rtype::CNAME && chain.contains(r.owner());
-                let is_terminal = r.rtype() == qtype && *r.owner() == terminal;
-                !in_chain && !is_terminal
-            }));
-            return out;
-        }
-        let next = answer
-            .iter()
-            .find(|r| r.rtype() == Rtype::CNAME && *r.owner() == current)
-            .and_then(Record::cname_target);
-        match next {
-            Some(target) if !chain.contains(&target) => {
-                chain.push(current);
-                current = target;
-            }
-            _ => break,
+            .find(|r| r.rtype() == Rtype::CNAME && r.owner() == name)
+            .and_then(Record::cname_target)
+    };
+    let Some(mut end) = cname_at(subname) else {
+        return (answer, false);
+    };
+    let mut chain = vec![subname.clone()];
+    while chain.len() <= MAX_HOPS && !chain.contains(&end) {
+        match cname_at(&end) {
+            Some(next) => chain.push(std::mem::replace(&mut end, next)),
+            None => break,
         }
     }
-    answer
+    // `end` holds the data unless the chain looped back or was cut short (it is a CNAME then).
+    let resolved = qtype != Rtype::CNAME && !chain.contains(&end) && cname_at(&end).is_none();
+    let mut out: Vec<Record> = Vec::with_capacity(answer.len());
+    if resolved {
+        out.extend(
+            answer
+                .iter()
+                .filter(|r| r.rtype() == qtype && *r.owner() == end)
+                .map(|r| r.with_owner(subname.clone())),
+        );
+    }
+    out.extend(answer.into_iter().filter(|r| {
+        let on_chain = *r.owner() == end || chain.contains(r.owner());
+        !on_chain && r.rtype() != Rtype::DNAME
+    }));
+    (out, true)
 }
 
 /// The records a merged section already holds, so that each RR is taken once (TTL aside)
@@ -281,80 +293,6 @@ impl Unique {
             }
         }
     }
-}
-
-/// What a cluster says at the question name.
-#[derive(PartialEq)]
-enum Head {
-    Cname(Name),
-    Data,
-}
-
-fn head_of(records: &[Record], qname: &Name) -> Option<Head> {
-    if let Some(target) = records
-        .iter()
-        .find(|r| r.rtype() == Rtype::CNAME && r.owner() == qname)
-        .and_then(Record::cname_target)
-    {
-        return Some(Head::Cname(target));
-    }
-    records
-        .iter()
-        .any(|r| r.owner() == qname)
-        .then_some(Head::Data)
-}
-
-/// A name holds one CNAME and nothing else: when clusters disagree at the question name
-/// and a CNAME is involved, the first cluster in configuration order wins.
-fn resolve_cname_conflict(
-    q: &MergeQuery<'_>,
-    parts: &[Part<'_>],
-    contributing: &mut Vec<(usize, [Vec<Record>; 3])>,
-) -> Option<Ede> {
-    let cname_at_qname = |s: &[Vec<Record>; 3]| {
-        s[0].iter()
-            .any(|r| r.rtype() == Rtype::CNAME && r.owner() == q.qname)
-    };
-    if !contributing.iter().any(|(_, s)| cname_at_qname(s)) {
-        return None;
-    }
-    let heads: Vec<Option<Head>> = contributing
-        .iter()
-        .map(|(_, s)| head_of(&s[0], q.qname))
-        .collect();
-    let any_cname = heads.iter().any(|h| matches!(h, Some(Head::Cname(_))));
-    let winner = heads.iter().position(Option::is_some)?;
-    if !any_cname || heads.iter().all(|h| h.is_none() || *h == heads[winner]) {
-        return None;
-    }
-    let losers: Vec<usize> = heads
-        .iter()
-        .enumerate()
-        .filter(|(i, h)| h.is_some() && **h != heads[winner] && *i != winner)
-        .map(|(i, _)| i)
-        .collect();
-    let names = |idx: &[usize]| -> String {
-        idx.iter()
-            .map(|&i| parts[contributing[i].0].cluster.suffix.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let text = format!(
-        "clusters disagree on the CNAME at {}: answered from {}, ignored {}",
-        q.qname,
-        parts[contributing[winner].0].cluster.suffix,
-        names(&losers)
-    );
-    let mut index = 0;
-    contributing.retain(|_| {
-        let keep = !losers.contains(&index);
-        index += 1;
-        keep
-    });
-    Some(Ede {
-        code: ede::OTHER,
-        text,
-    })
 }
 
 fn missing_clusters_ede(parts: &[Part<'_>]) -> Option<Ede> {

@@ -110,6 +110,7 @@ mod routing;
 mod tcp_pool;
 mod timers;
 pub mod transmit;
+mod truncate;
 mod upstream_pool;
 pub mod wire;
 pub mod zone;

@@ -55,6 +55,10 @@ impl CompiledMulticluster {
     pub(crate) fn step(&self, qname: &Name, qtype: Rtype) -> Option<McsStep> {
         let zone = self.zone_of(qname)?;
         let g = &self.sets[zone];
+        if let Some(answer) = g.own_answer(qname, qtype) {
+            // SOA and NS at the apex, the name server `ns.dns.ZONE` and `dns.ZONE`.
+            return Some(McsStep::Answer(answer));
+        }
         let labels = qname.labels_below(&g.domain)?;
         let is = |l: &[u8], word: &[u8]| l.eq_ignore_ascii_case(word);
         let negative = |exists| McsStep::Answer(Answer::negative(exists, &g.soa));
@@ -105,6 +109,8 @@ impl CompiledMulticluster {
             !(r.rtype() == Rtype::SRV && r.additional_target().is_some_and(|t| endpoint(&t)))
         });
         answer.additional.retain(|r| !endpoint(r.owner()));
+        // The clusters' spans no longer hold; a truncated reply takes records in order.
+        answer.sources.clear();
         if answer.answer.is_empty() {
             *answer = Answer::negative(false, &g.soa);
         }
@@ -119,15 +125,13 @@ fn is_endpoint_name(name: &Name, zone: &Name) -> bool {
     )
 }
 
-/// The zone apex: SOA and NS are ours, everything else is NODATA.
+/// The zone apex apart from SOA and NS ([`CompiledGather::own_answer`]): NODATA, or
+/// RFC 8482's answer to ANY.
 fn apex(g: &CompiledGather, qname: &Name, qtype: Rtype) -> Answer {
-    let records = match qtype {
-        Rtype::SOA => vec![g.soa.with_owner(qname.clone())],
-        Rtype::NS => vec![g.ns.with_owner(qname.clone())],
-        Rtype::ANY => return rfc8482(qname),
-        _ => Vec::new(),
-    };
-    Answer::records_or_nodata(records, &g.soa)
+    match qtype {
+        Rtype::ANY => rfc8482(qname),
+        _ => Answer::negative(true, &g.soa),
+    }
 }
 
 /// RFC 8482's minimal answer to ANY, as gathersrv domains give it.
@@ -142,7 +146,7 @@ fn rfc8482(qname: &Name) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributed_domain::{CompiledCluster, Source};
+    use crate::distributed_domain::{CompiledCluster, NameServer, Source};
     use crate::routing::Naming;
     use std::time::Duration;
 
@@ -153,6 +157,11 @@ mod tests {
     fn mcs(noendpoints: bool) -> CompiledMulticluster {
         let zone = n("clusterset.local.");
         let (soa, ns) = crate::answer::synthesised_soa_ns(&zone, 5, 1).expect("fits");
+        let ips = [
+            "192.0.2.53".parse().expect("ip"),
+            "2001:db8::53".parse().expect("ip"),
+        ];
+        let name_server = NameServer::new(&zone, &ips, 5).expect("fits");
         let cluster = |s: &str, id: &str| CompiledCluster {
             suffix: n(s),
             mark: id.as_bytes().to_vec(),
@@ -169,6 +178,7 @@ mod tests {
             cluster_timeout: Duration::from_millis(500),
             soa,
             ns,
+            name_server,
         };
         CompiledMulticluster {
             sets: vec![set],
@@ -239,6 +249,42 @@ mod tests {
         );
         assert_eq!(step(&m, "clusterset.local.", Rtype::A), "NOERROR  soa=1");
         assert!(step(&m, "web.default.svc.clusterset.local.", Rtype::ANY).contains("HINFO"));
+    }
+
+    #[test]
+    fn mcs_name_server_resolves_inside_the_zone() {
+        let m = mcs(false);
+        assert_eq!(
+            step(&m, "NS.dns.clusterset.local.", Rtype::A),
+            "NOERROR NS.dns.clusterset.local. 5 IN A 192.0.2.53 soa=0"
+        );
+        assert_eq!(
+            step(&m, "ns.dns.clusterset.local.", Rtype::AAAA),
+            "NOERROR ns.dns.clusterset.local. 5 IN AAAA 2001:db8::53 soa=0"
+        );
+        assert_eq!(
+            step(&m, "ns.dns.clusterset.local.", Rtype::TXT),
+            "NOERROR  soa=1"
+        );
+        assert_eq!(
+            step(&m, "dns.clusterset.local.", Rtype::A),
+            "NOERROR  soa=1"
+        );
+        assert_eq!(
+            step(&m, "x.ns.dns.clusterset.local.", Rtype::A),
+            "NXDOMAIN  soa=1"
+        );
+        let Some(McsStep::Answer(ns)) = m.step(&n("clusterset.local."), Rtype::NS) else {
+            panic!("the apex NS is ours");
+        };
+        let glue: Vec<String> = ns.additional.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            glue,
+            [
+                "ns.dns.clusterset.local. 5 IN A 192.0.2.53",
+                "ns.dns.clusterset.local. 5 IN AAAA 2001:db8::53"
+            ]
+        );
     }
 
     #[test]

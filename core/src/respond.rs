@@ -9,7 +9,8 @@ use crate::answer::Answer;
 use crate::event::QueryLog;
 use crate::metrics::Stats;
 use crate::transmit::{ClientAddr, ClientTransport};
-use crate::wire::{write_reply, ClientQuery, Ede, Opcode, ReplyHeader, MAX_MESSAGE_LEN};
+use crate::truncate::write_fitting;
+use crate::wire::{ClientQuery, Ede, Opcode, ReplyHeader, MAX_MESSAGE_LEN};
 
 /// What the reply says besides its records.
 pub(crate) struct ReplyMeta<'a> {
@@ -19,7 +20,8 @@ pub(crate) struct ReplyMeta<'a> {
     pub(crate) udp_size: u16,
 }
 
-/// Serialises `answer` for `query`, truncated to what the client's transport takes.
+/// Serialises `answer` for `query`, truncated to what the client's transport takes (keeping
+/// records of every cluster, see `truncate.rs`).
 pub(crate) fn encode(
     scratch: &mut BytesMut,
     client: &ClientAddr,
@@ -46,12 +48,7 @@ pub(crate) fn encode(
         ede: meta.ede,
     };
     scratch.reserve(4096);
-    let (bytes, truncated) = write_reply(
-        scratch,
-        &header,
-        [&answer.answer, &answer.authority, &answer.additional],
-        limit,
-    );
+    let (bytes, truncated) = write_fitting(scratch, &header, answer, limit);
     stats.replies += 1;
     if truncated {
         stats.truncated_replies += 1;

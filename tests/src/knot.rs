@@ -34,12 +34,18 @@ impl Knot {
     /// Serves `zones` (`(origin, zone file text)`) on a free port; panics if knotd is missing
     /// or does not come up.
     pub fn start(zones: &[(&str, &str)]) -> Knot {
+        let port = free_ports(1)[0];
+        Knot::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), zones)
+    }
+
+    /// Serves `zones` on `addr` (port 53 of an address of a network namespace, say).
+    pub fn start_on(addr: SocketAddr, zones: &[(&str, &str)]) -> Knot {
         let knotd = Knot::binary();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_ports(1)[0];
         let root = dir.path().display().to_string();
+        let (ip, port) = (addr.ip(), addr.port());
         let mut conf = format!(
-            "server:\n    rundir: \"{root}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    \
+            "server:\n    rundir: \"{root}\"\n    listen: {ip}@{port}\n    udp-workers: 1\n    \
              tcp-workers: 1\n    background-workers: 1\n\
              control:\n    listen: \"{root}/knot.sock\"\n\
              database:\n    storage: \"{root}/db\"\n\
@@ -49,7 +55,10 @@ impl Knot {
              zone:\n"
         );
         for (origin, text) in zones {
-            let file = format!("{}.zone", origin.trim_end_matches('.'));
+            let file = match origin.trim_end_matches('.') {
+                "" => "root.zone".to_string(),
+                name => format!("{name}.zone"),
+            };
             std::fs::write(dir.path().join(&file), text).expect("write zone file");
             conf.push_str(&format!("  - domain: {origin}\n    file: \"{file}\"\n"));
         }
@@ -66,7 +75,6 @@ impl Knot {
             .stderr(log)
             .spawn()
             .expect("spawn knotd");
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut knot = Knot { child, dir, addr };
         let first = zones.first().map_or(".", |z| z.0);
         knot.wait_until_serving(first);

@@ -5,6 +5,7 @@
 pub mod dns_client;
 pub mod knot;
 pub mod message;
+pub mod netns;
 pub mod server;
 pub mod sim;
 pub mod tools;

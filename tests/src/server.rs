@@ -200,6 +200,8 @@ pub struct ServerBuilder {
     envs: Vec<(String, String)>,
     /// Which port's 127.0.0.1 listener to probe for readiness.
     probe_port: usize,
+    /// Where to probe instead, for a server on a fixed address.
+    probe_addr: Option<SocketAddr>,
 }
 
 impl ServerBuilder {
@@ -211,6 +213,7 @@ impl ServerBuilder {
             args: Vec::new(),
             envs: Vec::new(),
             probe_port: 0,
+            probe_addr: None,
         }
     }
 
@@ -240,6 +243,14 @@ impl ServerBuilder {
     /// Sets an environment variable of the server process.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.envs.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Probes `addr` for readiness (and makes it [`Server::addr`]) instead of
+    /// 127.0.0.1:`@PORT0@`: for a server on a fixed address, such as port 53 in a network
+    /// namespace of the test's own.
+    pub fn probe_at(mut self, addr: SocketAddr) -> Self {
+        self.probe_addr = Some(addr);
         self
     }
 
@@ -354,7 +365,9 @@ impl ServerBuilder {
         let (stdout, stderr) = (Captured::default(), Captured::default());
         stdout.spawn_reader(child.stdout.take().expect("piped stdout"));
         stderr.spawn_reader(child.stderr.take().expect("piped stderr"));
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[self.probe_port]));
+        let addr = self
+            .probe_addr
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[self.probe_port])));
         let mut server = Server {
             child,
             dir,

@@ -33,11 +33,47 @@ pub const PRLIMIT: Tool = Tool {
     candidates: &["/usr/bin/prlimit"],
 };
 
+/// Python 3 with its `venv` module, for the test that installs DNSViz into a virtual
+/// environment of its own (`apt-get install python3-venv`).
+pub const PYTHON3: Tool = Tool {
+    name: "python3",
+    candidates: &["/usr/bin/python3"],
+};
+
+/// musl's C compiler wrapper, for the test of a musl-linked stub resolver
+/// (`apt-get install musl-tools`).
+pub const MUSL_GCC: Tool = Tool {
+    name: "musl-gcc",
+    candidates: &["/usr/bin/musl-gcc"],
+};
+
+/// Brings up the loopback interface of a network namespace (`apt-get install iproute2`).
+pub const IP: Tool = Tool {
+    name: "ip",
+    candidates: &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
+};
+
+/// Runs a program in namespaces of its own: a mount namespace for the musl test's
+/// resolv.conf (`apt-get install util-linux`).
+pub const UNSHARE: Tool = Tool {
+    name: "unshare",
+    candidates: &["/usr/bin/unshare"],
+};
+
 /// The tools whose tests `build.rs` can mark as ignored: each such test carries
-/// `#[cfg_attr(no_<name>, ignore = "…")]`.
-pub const GATED: [Tool; 3] = [KNOTD, DIG, PRLIMIT];
+/// `#[cfg_attr(no_<name>, ignore = "…")]` (`-` in a name becomes `_`, see [`Tool::cfg`]).
+pub const GATED: [Tool; 7] = [KNOTD, DIG, PRLIMIT, PYTHON3, MUSL_GCC, IP, UNSHARE];
+
+/// The cfg `build.rs` sets when this machine does not let a test create network namespaces
+/// (not root, or a container that forbids `unshare(CLONE_NEWNET)`).
+pub const NO_NETNS: &str = "no_netns";
 
 impl Tool {
+    /// The cfg set when the tool is missing: `no_` and its name, `-` as `_`.
+    pub fn cfg(&self) -> String {
+        format!("no_{}", self.name.replace('-', "_"))
+    }
+
     /// The first candidate that is a file, else the first `name` on `PATH`.
     pub fn find(&self) -> Option<PathBuf> {
         let on_path = || {
@@ -69,6 +105,33 @@ impl Tool {
         }
         dirs
     }
+}
+
+/// True if the Python at `python` can make virtual environments (Debian splits `venv` and
+/// `ensurepip` off into python3-venv).
+pub fn python_has_venv(python: &Path) -> bool {
+    std::process::Command::new(python)
+        .args(["-c", "import venv, ensurepip"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// True if this process may create a network namespace and use it: what the tests that
+/// run servers on port 53 do. Checked by running `unshare --net` with `ip` in it.
+pub fn netns_allowed() -> bool {
+    let (Some(unshare), Some(ip)) = (UNSHARE.find(), IP.find()) else {
+        return false;
+    };
+    std::process::Command::new(unshare)
+        .arg("--net")
+        .arg(ip)
+        .args(["link", "set", "lo", "up"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// True if the environment says this is CI, where a missing tool is a failure, not a skip.

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use super::directives::{fqdn, parse_go_duration, Context};
+use super::options::ns_ips;
 use super::parser::{RawDirective, Token};
 use crate::config::{defaults, Cluster, Gather, Location, ServerBlock};
 use crate::error::ConfigError;
 
-const OPTIONS: &str = "timeout, cluster_timeout, negative_ttl";
+const OPTIONS: &str = "timeout, cluster_timeout, negative_ttl, ns_ip";
 
 /// The longest TTL RFC 2181 §8 allows.
 const MAX_TTL: u64 = 0x7fff_ffff;
@@ -50,6 +51,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
     let mut timeout: Option<(Duration, Location)> = None;
     let mut cluster_timeout: Option<(Duration, Location)> = None;
     let mut negative_ttl: Option<(u32, Location)> = None;
+    let mut ns_ip: Option<(Vec<std::net::IpAddr>, Location)> = None;
     for line in &block.lines {
         let Some((first, rest)) = line.split_first() else {
             continue;
@@ -64,6 +66,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
             "timeout" => set_once(&mut timeout, positive_duration(first, rest)?, first)?,
             "cluster_timeout" => set_once(&mut cluster_timeout, positive_duration(first, rest)?, first)?,
             "negative_ttl" => set_once(&mut negative_ttl, ttl(first, rest)?, first)?,
+            "ns_ip" => set_once(&mut ns_ip, ns_ips(first, rest, "gathersrv")?, first)?,
             other => {
                 return Err(first.error(format!(
                     "gathersrv: {other:?} is neither an option ({OPTIONS}) nor a cluster domain \
@@ -101,6 +104,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
         timeout: timeout_value,
         cluster_timeout: cluster_timeout_value,
         negative_ttl: negative_ttl.map_or(defaults::NEGATIVE_TTL, |(t, _)| t),
+        ns_ip: ns_ip.map(|(ips, _)| ips).unwrap_or_default(),
         location: at.location(),
     })
 }

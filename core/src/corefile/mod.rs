@@ -64,6 +64,15 @@ pub fn parse_corefile_text(
     options: &ParseOptions,
 ) -> Result<Config, ConfigError> {
     let (raw_blocks, mut warnings) = parser::parse(path, text, loader)?;
+    if raw_blocks.is_empty() {
+        // CoreDNS falls back to `.:53 { whoami log }` only when it finds no Corefile at all;
+        // a Corefile without a block would start a server that answers nothing, silently.
+        return Err(ConfigError::General(format!(
+            "{}: no server block: gatherdns would listen nowhere; a Corefile needs at least one, \
+             e.g. \"distributed.local.:53 {{ … }}\"",
+            path.display()
+        )));
+    }
     let mut servers = Vec::with_capacity(raw_blocks.len());
     let mut served: BTreeMap<(Name, u16), Location> = BTreeMap::new();
     for raw in raw_blocks {

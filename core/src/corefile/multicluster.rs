@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::directives::{fqdn, Context};
-use super::options::{fallthrough, flag, own_zones, set_once};
+use super::options::{fallthrough, flag, ns_ips, own_zones, set_once};
 use super::parser::{RawDirective, Token};
 use crate::config::{Fallthrough, Location, McsCluster, Multicluster, MulticlusterGw, ServerBlock};
 use crate::error::ConfigError;
@@ -43,6 +43,7 @@ pub(crate) fn parse(
     let mut clusters: Vec<(McsCluster, Location)> = Vec::new();
     let mut noendpoints: Option<((), Location)> = None;
     let mut fall: Option<(Fallthrough, Location)> = None;
+    let mut ns_ip: Option<(Vec<IpAddr>, Location)> = None;
     for line in &block.lines {
         let Some((first, rest)) = line.split_first() else {
             continue;
@@ -54,13 +55,14 @@ pub(crate) fn parse(
                 set_once(&mut noendpoints, (), first, "multicluster")?;
             }
             "fallthrough" => set_once(&mut fall, fallthrough(rest, "multicluster")?, first, "multicluster")?,
+            "ns_ip" => set_once(&mut ns_ip, ns_ips(first, rest, "multicluster")?, first, "multicluster")?,
             text if text.ends_with('.') => {
                 let cluster = cluster_line(first, rest, &zones, &clusters)?;
                 clusters.push((cluster, first.location()));
             }
             other => {
                 return Err(first.error(format!(
-                    "multicluster: {other:?} is neither an option (noendpoints, fallthrough) nor a cluster \
+                    "multicluster: {other:?} is neither an option (noendpoints, fallthrough, ns_ip) nor a cluster \
                      domain (a cluster line is \"SUFFIX CLUSTER_ID\" and SUFFIX must end with a dot, e.g. \"{other}.\")"
                 )))
             }
@@ -76,6 +78,7 @@ pub(crate) fn parse(
         clusters: clusters.into_iter().map(|(c, _)| c).collect(),
         noendpoints: noendpoints.is_some(),
         fallthrough: fall.map(|(f, _)| f),
+        ns_ip: ns_ip.map(|(ips, _)| ips).unwrap_or_default(),
         location: at.location(),
     })
 }

@@ -99,7 +99,7 @@ fn multicluster_errors() {
         ),
         (
             block("    cluster-a.local. a\n    noendpoint"),
-            "Corefile:4: multicluster: \"noendpoint\" is neither an option (noendpoints, fallthrough) nor a cluster \
+            "Corefile:4: multicluster: \"noendpoint\" is neither an option (noendpoints, fallthrough, ns_ip) nor a cluster \
              domain (a cluster line is \"SUFFIX CLUSTER_ID\" and SUFFIX must end with a dot, e.g. \"noendpoint.\")",
         ),
         (

@@ -1,6 +1,8 @@
 //! Option parsers shared by the directives that answer names themselves (`hosts`,
-//! `multicluster`, `multicluster_gw`): their zones, `fallthrough`, and options that may be
-//! given once or take no value.
+//! `multicluster`, `multicluster_gw`, `gathersrv`): their zones, `fallthrough`, `ns_ip`, and
+//! options that may be given once or take no value.
+
+use std::net::IpAddr;
 
 use super::directives::{zone_name, Context};
 use super::parser::Token;
@@ -70,4 +72,39 @@ pub(crate) fn flag(option: &Token, args: &[Token], directive: &str) -> Result<()
             option.text, extra.text
         ))),
     }
+}
+
+/// `ns_ip IP…`: the addresses `ns.dns.ZONE`, the name server the zone's NS record names,
+/// answers with: where a parent zone's glue for a delegation points. Each must be an address
+/// a resolver can send queries to.
+pub(crate) fn ns_ips(
+    option: &Token,
+    args: &[Token],
+    directive: &str,
+) -> Result<Vec<IpAddr>, ConfigError> {
+    if args.is_empty() {
+        return Err(option.error(format!(
+            "{directive}: ns_ip expects at least one IP address, the address a delegation's glue \
+             points at, e.g. \"ns_ip 192.0.2.53 2001:db8::53\""
+        )));
+    }
+    let mut ips: Vec<IpAddr> = Vec::with_capacity(args.len());
+    for arg in args {
+        let ip = arg.text.parse::<IpAddr>().map_err(|_| {
+            arg.error(format!(
+                "{directive}: ns_ip {:?} is not an IP address (e.g. \"192.0.2.53\" or \"2001:db8::53\")",
+                arg.text
+            ))
+        })?;
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(arg.error(format!(
+                "{directive}: ns_ip {ip} cannot receive queries; give the unicast address clients \
+                 reach this server at"
+            )));
+        }
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
 }

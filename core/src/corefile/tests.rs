@@ -267,7 +267,7 @@ fn gathersrv_errors() {
     let cases: &[(&str, &str)] = &[
         ("a.local.", "Corefile:3: gathersrv: cluster \"a.local.\" has no prefix; a cluster line is \"SUFFIX PREFIX\", e.g. \"cluster-a.local. a-\""),
         ("a.local. a- b-", "Corefile:3: gathersrv: a cluster line is \"SUFFIX PREFIX\", e.g. \"cluster-a.local. a-\", but \"b-\" follows the prefix"),
-        ("cluster-a a-", "Corefile:3: gathersrv: \"cluster-a\" is neither an option (timeout, cluster_timeout, negative_ttl) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"cluster-a.\")"),
+        ("cluster-a a-", "Corefile:3: gathersrv: \"cluster-a\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"cluster-a.\")"),
         ("a.local. \"\"", "Corefile:3: gathersrv: prefix \"\" is empty; each cluster needs a prefix such as \"a-\""),
         ("a.local. a.b", "Corefile:3: gathersrv: prefix \"a.b\" contains a dot; a prefix is the start of one host label, e.g. \"a-\""),
         ("a.local. a*", "Corefile:3: gathersrv: prefix \"a*\" has a character that cannot be in a host label (use letters, digits, '-' and '_')"),
@@ -275,7 +275,7 @@ fn gathersrv_errors() {
         ("x.d.local. a-", "Corefile:3: gathersrv: cluster domain x.d.local. is inside the distributed domain d.local.; cluster domains must lie outside it"),
         ("local. a-", "Corefile:3: gathersrv: cluster domain local. contains the distributed domain d.local.; cluster domains must lie outside it"),
         ("a.local. a-\n b.local. A-", "Corefile:4: gathersrv: prefix \"A-\" is already used by a.local. (at Corefile:3); prefixes are compared without regard to case"),
-        ("a.local. a-\n A.LOCAL b-", "Corefile:4: gathersrv: \"A.LOCAL\" is neither an option (timeout, cluster_timeout, negative_ttl) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"A.LOCAL.\")"),
+        ("a.local. a-\n A.LOCAL b-", "Corefile:4: gathersrv: \"A.LOCAL\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"A.LOCAL.\")"),
         ("a.local. a-\n A.LOCAL. b-", "Corefile:4: gathersrv: cluster domain a.local. is listed twice (first at Corefile:3)"),
         ("a.local. a-\n x.a.local. b-", "Corefile:4: gathersrv: cluster domains x.a.local. and a.local. (at Corefile:3) are nested; each cluster needs a domain of its own"),
         ("a.local. a-\n timeout 0s", "Corefile:4: gathersrv: timeout must be greater than 0"),
@@ -284,7 +284,11 @@ fn gathersrv_errors() {
         ("a.local. a-\n timeout 1s\n timeout 2s", "Corefile:5: gathersrv: timeout is set twice (first at Corefile:4)"),
         ("a.local. a-\n cluster_timeout 3s", "Corefile:4: gathersrv: cluster_timeout (3s) must not exceed timeout (2s)"),
         ("a.local. a-\n timeout 100ms", "Corefile:4: gathersrv: cluster_timeout (500ms) must not exceed timeout (100ms)"),
-        ("a.local. a-\n retries 3", "Corefile:4: gathersrv: \"retries\" is neither an option (timeout, cluster_timeout, negative_ttl) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"retries.\")"),
+        ("a.local. a-\n ns_ip", "Corefile:4: gathersrv: ns_ip expects at least one IP address, the address a delegation's glue points at, e.g. \"ns_ip 192.0.2.53 2001:db8::53\""),
+        ("a.local. a-\n ns_ip 192.0.2.1 ns.example.", "Corefile:4: gathersrv: ns_ip \"ns.example.\" is not an IP address (e.g. \"192.0.2.53\" or \"2001:db8::53\")"),
+        ("a.local. a-\n ns_ip 0.0.0.0", "Corefile:4: gathersrv: ns_ip 0.0.0.0 cannot receive queries; give the unicast address clients reach this server at"),
+        ("a.local. a-\n ns_ip ::1\n ns_ip ::2", "Corefile:5: gathersrv: ns_ip is set twice (first at Corefile:4)"),
+        ("a.local. a-\n retries 3", "Corefile:4: gathersrv: \"retries\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"retries.\")"),
     ];
     for (body, expected) in cases {
         assert_eq!(&gathersrv_error(body), expected, "{body}");
@@ -775,9 +779,16 @@ fn a_missing_corefile_is_a_general_error() {
 }
 
 #[test]
-fn an_empty_corefile_has_no_servers() {
-    let config = parse("# nothing here\n").expect("valid");
-    assert!(config.servers.is_empty() && config.warnings.is_empty());
+fn a_corefile_without_a_server_block_is_an_error_naming_the_file() {
+    for text in ["", "# nothing here\n", "(snippet) {\n  log\n}\n"] {
+        assert_eq!(
+            parse(text).map(|_| ()),
+            Err("Corefile: no server block: gatherdns would listen nowhere; a Corefile needs at least one, \
+                 e.g. \"distributed.local.:53 { … }\""
+                .to_string()),
+            "{text:?}"
+        );
+    }
 }
 
 #[test]
@@ -838,5 +849,30 @@ fn bufsize_directive() {
     assert_eq!(
         parse(". {\n  bufsize\n}").map(|_| ()).map_err(|e| e.to_string()),
         Err("Corefile:2: bufsize takes one argument, a size from 512 to 4096 (e.g. \"bufsize 1232\")".to_string())
+    );
+}
+
+#[test]
+fn ns_ip_gives_the_name_server_addresses_of_gathersrv_and_multicluster() {
+    let config = parse(
+        "d.local. {\n  gathersrv d.local. {\n    a.local. a-\n    ns_ip 192.0.2.53 2001:db8::53 192.0.2.53\n  }\n  \
+         multicluster clusterset.d.local. {\n    b.local. b\n    ns_ip 192.0.2.54\n  }\n  forward . 10.0.0.1\n}",
+    )
+    .expect("valid");
+    let block = &config.servers[0];
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("address");
+    assert_eq!(
+        block.gathers[0].ns_ip,
+        vec![ip("192.0.2.53"), ip("2001:db8::53")],
+        "duplicates are dropped"
+    );
+    let mcs = block.multicluster.as_ref().expect("multicluster");
+    assert_eq!(mcs.ns_ip, vec![ip("192.0.2.54")]);
+    let plain =
+        parse("d.local. {\n  gathersrv d.local. {\n    a.local. a-\n  }\n  forward . 10.0.0.1\n}")
+            .expect("valid");
+    assert!(
+        plain.servers[0].gathers[0].ns_ip.is_empty(),
+        "default: from bind"
     );
 }

@@ -87,7 +87,11 @@ impl Gateway {
         }
     }
 
-    /// Sends a reply; RA is set when the block has a `forward`.
+    /// Sends a reply of gatherdns's own (gathered, authoritative or refused), with RA=0:
+    /// RA says the server would recurse for the client, and for these names it does not. A
+    /// gathered answer is the server's own authoritative data, however it came by it; only a
+    /// proxied reply (`send_reply` from `finish`) is recursion, and it carries the upstream's
+    /// RA, as CoreDNS's `forward` does.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reply_now(
         &mut self,
@@ -99,8 +103,7 @@ impl Gateway {
         answer: &Answer,
         ede: &[Ede],
     ) {
-        let ra = block.is_some_and(|b| self.blocks[b].recursion_available());
-        self.send_reply(now, started, client, query, block, answer, ede, ra);
+        self.send_reply(now, started, client, query, block, answer, ede, false);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -152,6 +155,7 @@ fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool)
                     answer,
                     authority,
                     additional,
+                    sources: Vec::new(),
                 },
                 Vec::new(),
                 ra,
@@ -175,17 +179,14 @@ fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool)
     (Answer::empty(Rcode::SERVFAIL, false), vec![e], true)
 }
 
-/// Answers the distributed domain gives itself: SOA and NS at the apex, and RFC 8482's
-/// minimal reply to ANY.
+/// Answers the distributed domain gives itself: RFC 8482's minimal reply to ANY, SOA and NS
+/// at the apex, and its name server's addresses.
 pub(super) fn synthesised(g: &CompiledGather, query: &ClientQuery) -> Option<Answer> {
-    let apex = query.qname == g.domain;
-    let record: Record = match query.qtype {
-        Rtype::SOA if apex => g.soa.with_owner(query.qname.clone()),
-        Rtype::NS if apex => g.ns.with_owner(query.qname.clone()),
-        Rtype::ANY => Record::rfc8482_hinfo(query.qname.clone(), 3600),
-        _ => return None,
-    };
-    let mut answer = Answer::empty(Rcode::NOERROR, true);
-    answer.answer.push(record);
-    Some(answer)
+    if query.qtype == Rtype::ANY {
+        let mut answer = Answer::empty(Rcode::NOERROR, true);
+        let hinfo = Record::rfc8482_hinfo(query.qname.clone(), 3600);
+        answer.answer.push(hinfo);
+        return Some(answer);
+    }
+    g.own_answer(&query.qname, query.qtype)
 }

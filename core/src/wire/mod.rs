@@ -15,7 +15,9 @@ pub use name::{Name, NameArena, NameError, Relative, Splice, MAX_NAME_LEN};
 pub use query::{ClientQuery, Edns, QueryError};
 pub(crate) use record::avalanche;
 pub use record::{Record, SoaFields};
-pub use reply::{write_query, write_reply, Ede, ReplyHeader, SubQuery};
+pub use reply::{
+    kept_fits, write_query, write_reply, write_reply_kept, Ede, Kept, ReplyHeader, SubQuery,
+};
 pub use upstream::{UpstreamHead, UpstreamReply};
 pub use zonefile::{parse_zonefile, ZonefileError};
 

@@ -55,7 +55,50 @@ pub fn write_reply(
     sections: [&[Record]; 3],
     limit: usize,
 ) -> (Bytes, bool) {
-    let total: usize = sections.iter().map(|s| s.len()).sum();
+    write_selected(buf, header, sections, None, limit)
+}
+
+/// Which records of each section a reply that leaves some out keeps (`true` to keep).
+pub type Kept<'a> = [&'a [bool]; 3];
+
+/// Builds a reply of the records `kept` selects, in section order, no larger than `limit`
+/// bytes, with TC set: the caller has left records out. Returns the message and whether
+/// every kept record fitted.
+pub fn write_reply_kept(
+    buf: &mut BytesMut,
+    header: &ReplyHeader<'_>,
+    sections: [&[Record]; 3],
+    kept: Kept<'_>,
+    limit: usize,
+) -> (Bytes, bool) {
+    let (bytes, overflowed) = write_selected(buf, header, sections, Some(kept), limit);
+    (bytes, !overflowed)
+}
+
+/// True if the records `kept` selects fit in `limit` bytes; `buf` is left empty.
+pub fn kept_fits(
+    buf: &mut BytesMut,
+    header: &ReplyHeader<'_>,
+    sections: [&[Record]; 3],
+    kept: Kept<'_>,
+    limit: usize,
+) -> bool {
+    let fits = with_compressor(kept_count(kept), |names| {
+        build(buf, names, header, sections, Some(kept), limit) == Some(false)
+    });
+    buf.clear();
+    fits
+}
+
+/// How many records `kept` keeps.
+fn kept_count(kept: Kept<'_>) -> usize {
+    kept.iter()
+        .map(|section| section.iter().filter(|k| **k).count())
+        .sum()
+}
+
+/// Runs `f` with a compression table sized for `total` records.
+fn with_compressor<'n, T>(total: usize, f: impl FnOnce(&mut Compressor<'_, 'n>) -> T) -> T {
     let slots = Compressor::slots_for(total);
     let mut small = [0u32; SMALL_TABLE];
     let mut large = Vec::new();
@@ -65,7 +108,25 @@ pub fn write_reply(
         large.resize(slots, 0);
         &mut large[..]
     };
-    match build(buf, &mut Compressor::new(table), header, sections, limit) {
+    f(&mut Compressor::new(table))
+}
+
+/// [`write_reply`] or [`write_reply_kept`]; returns whether a record was left out for size.
+fn write_selected(
+    buf: &mut BytesMut,
+    header: &ReplyHeader<'_>,
+    sections: [&[Record]; 3],
+    kept: Option<Kept<'_>>,
+    limit: usize,
+) -> (Bytes, bool) {
+    let total = match kept {
+        Some(kept) => kept_count(kept),
+        None => sections.iter().map(|s| s.len()).sum(),
+    };
+    let built = with_compressor(total, |names| {
+        build(buf, names, header, sections, kept, limit)
+    });
+    match built {
         Some(truncated) => (buf.split().freeze(), truncated),
         None => {
             // Only a question that cannot fit at all gets here: answer with the bare header.
@@ -81,6 +142,7 @@ pub fn write_reply(
                 &mut Compressor::new(&mut slots),
                 &minimal,
                 [&[]; 3],
+                None,
                 limit,
             )
             .unwrap_or(true);
@@ -106,12 +168,14 @@ fn opt_len(header: &ReplyHeader<'_>) -> usize {
 /// EDE text is kept short enough that two of them always fit in a 512-byte reply.
 const EDE_TEXT_MAX: usize = 150;
 
-/// Writes the message; `None` if the question does not fit.
+/// Writes the message of the records `kept` selects (all without it, else with TC set);
+/// `None` if the question does not fit, else whether a record was left out for size.
 fn build<'n>(
     buf: &mut BytesMut,
     names: &mut Compressor<'_, 'n>,
     header: &ReplyHeader<'n>,
     sections: [&'n [Record]; 3],
+    kept: Option<Kept<'_>>,
     limit: usize,
 ) -> Option<bool> {
     buf.clear();
@@ -135,7 +199,10 @@ fn build<'n>(
     }
     let mut truncated = false;
     'sections: for (index, section) in sections.into_iter().enumerate() {
-        for record in section {
+        for (at, record) in section.iter().enumerate() {
+            if kept.is_some_and(|k| !k[index].get(at).copied().unwrap_or(false)) {
+                continue;
+            }
             let mark = buf.len();
             write_record(buf, names, record);
             if buf.len() > push_limit {
@@ -155,7 +222,7 @@ fn build<'n>(
         }
         counts[3] += 1;
     }
-    if truncated {
+    if truncated || kept.is_some() {
         buf[2] |= 0x02;
     }
     for (i, count) in counts.iter().enumerate() {

@@ -113,6 +113,21 @@ fn missing_corefile_is_one_line_and_exit_1() {
 }
 
 #[test]
+fn a_corefile_without_a_server_block_is_a_startup_error() {
+    // It used to start a server that listened nowhere and said nothing.
+    for_each_binary(|binary| {
+        let out = ServerBuilder::new(binary, "# no server block yet\n").run_to_exit();
+        assert_eq!(out.code(), Some(1), "{out:?}");
+        let path = out.dir.path().join("Corefile").display().to_string();
+        assert!(
+            out.stderr.contains(&format!("{path}: no server block")),
+            "{out:?}"
+        );
+        assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out:?}");
+    });
+}
+
+#[test]
 fn port_in_use_is_a_startup_error() {
     for_each_binary(|binary| {
         let port = free_ports(1)[0];

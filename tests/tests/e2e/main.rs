@@ -5,12 +5,14 @@
 mod cli;
 mod common;
 mod dig;
+mod dnsviz;
 mod gather;
 mod glommio;
 mod hosts;
 mod hygiene;
 mod knot;
 mod multicluster;
+mod musl;
 mod ops;
 mod reload;
 mod resilience;

@@ -79,3 +79,63 @@ fn big_a_truncates_on_udp_and_is_complete_on_tcp() {
         check_truncation(server.addr(), BIG_A, Rtype::A);
     });
 }
+
+/// Records of cluster A (10.8.…) and of cluster B (10.9.…) among `rrs`.
+fn per_cluster(rrs: &[Rr]) -> (usize, usize) {
+    let count = |net: &str| rrs.iter().filter(|r| r.rdata.starts_with(net)).count();
+    (count("10.8."), count("10.9."))
+}
+
+/// A truncated UDP reply is usable as it is: it holds both clusters' records, half each, and
+/// every SRV record it keeps comes with its target's address.
+#[test]
+fn truncated_udp_replies_span_the_clusters() {
+    for_each_binary(|binary| {
+        let server = ServerBuilder::demo(binary).start();
+        for (edns, limit) in [(None, 512), (Some((1232, false)), 1232)] {
+            let (len, reply) = raw(
+                server.addr(),
+                Transport::Udp,
+                &query(BIG_A, Rtype::A, edns, 4),
+            );
+            assert!(reply.tc && len <= limit, "{edns:?}: {len} bytes");
+            let (a, b) = per_cluster(&reply.answer_rrs());
+            assert_eq!(a + b, reply.answer.len());
+            assert!(
+                a > 0 && a.abs_diff(b) <= 1,
+                "{edns:?}: {a} from A, {b} from B"
+            );
+            eprintln!("A, {edns:?}: {len} bytes, {a} + {b} addresses");
+
+            let (len, reply) = raw(
+                server.addr(),
+                Transport::Udp,
+                &query(BIG_SRV, Rtype::SRV, edns, 5),
+            );
+            assert!(reply.tc && len <= limit, "{edns:?}: {len} bytes");
+            let targets: Vec<String> = reply
+                .answer_rrs()
+                .iter()
+                .map(|r| {
+                    let target = r.rdata.rsplit(' ').next().unwrap_or("");
+                    target.trim_end_matches('.').to_ascii_lowercase()
+                })
+                .collect();
+            let owners: Vec<String> = reply
+                .additional_rrs()
+                .iter()
+                .map(|r| r.owner.trim_end_matches('.').to_ascii_lowercase())
+                .collect();
+            assert_eq!(
+                targets, owners,
+                "{edns:?}: each SRV record with its address"
+            );
+            let (a, b) = per_cluster(&reply.additional_rrs());
+            assert!(
+                a > 0 && a.abs_diff(b) <= 1,
+                "{edns:?}: {a} from A, {b} from B"
+            );
+            eprintln!("SRV, {edns:?}: {len} bytes, {a} + {b} targets with addresses");
+        }
+    });
+}

@@ -3,6 +3,7 @@
 // Helpers of a test binary are test code: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod cname;
 mod deadlines;
 mod fixtures;
 mod gather;
@@ -11,6 +12,8 @@ mod hygiene;
 mod metrics;
 mod multicluster;
 mod multicluster_gw;
+mod name_server;
+mod recursion;
 mod reload;
 mod resilience;
 mod truncation;

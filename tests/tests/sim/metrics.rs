@@ -302,7 +302,7 @@ fn query_log_lines_are_coredns_byte_for_byte() {
     assert_eq!(
         line,
         format!(
-            "{} - 4242 \"A IN {name} udp {} true 4096\" NOERROR qr,aa,rd,ra,cd {size} 0.002s",
+            "{} - 4242 \"A IN {name} udp {} true 4096\" NOERROR qr,aa,rd,cd {size} 0.002s",
             client.remote,
             spec.build().len()
         )
