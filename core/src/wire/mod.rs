@@ -1,6 +1,7 @@
 //! The wire boundary: the only module that uses `domain`. Messages are parsed and validated
 //! in full here, so the rest of the core works with checked values and never sees raw bytes.
 
+mod compact;
 mod compress;
 mod name;
 mod query;
@@ -13,6 +14,7 @@ mod zonefile;
 pub use domain::base::iana::{Class, Opcode, Rcode, Rtype};
 pub use name::{Name, NameArena, NameError, Relative, Splice, MAX_NAME_LEN};
 pub use query::{ClientQuery, Edns, QueryError};
+pub(crate) use compact::compact;
 pub(crate) use record::avalanche;
 pub use record::{Record, SoaFields};
 pub use reply::{write_query, write_reply, Ede, ReplyHeader, SubQuery};
@@ -43,4 +45,6 @@ pub mod ede {
     pub const NO_REACHABLE_AUTHORITY: u16 = 22;
     /// Network Error.
     pub const NETWORK_ERROR: u16 = 23;
+    /// Stale Answer (RFC 8914 §4.4): data served past its time, from an earlier answer.
+    pub const STALE_ANSWER: u16 = 3;
 }
