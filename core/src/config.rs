@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use crate::wire::{Name, Record};
 
+pub use crate::cache::settings::{
+    cache_defaults, stale_defaults, AnswerOptions, AnswerPolicy, Cache, CacheKind, Prefetch,
+    ServeStale, StaleParts,
+};
+
 /// Where a configuration item came from, for messages.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Location {

@@ -86,6 +86,7 @@
 
 mod answer;
 mod block;
+mod cache;
 pub mod config;
 pub mod corefile;
 mod distributed_domain;

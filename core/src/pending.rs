@@ -92,6 +92,13 @@ pub(crate) struct Target {
 #[derive(Clone)]
 pub(crate) struct Seeded(u64);
 
+impl Seeded {
+    /// A hasher keyed by `seed`.
+    pub(crate) fn new(seed: u64) -> Seeded {
+        Seeded(seed)
+    }
+}
+
 impl BuildHasher for Seeded {
     type Hasher = Mix;
     fn build_hasher(&self) -> Mix {
