@@ -85,6 +85,12 @@ pub struct ServerBlock {
     pub reload: Option<Reload>,
     /// `prometheus`, `health` and `ready`: the HTTP endpoints this block asks for.
     pub ops: Ops,
+    /// `cache`, if given.
+    pub cache: Option<Cache>,
+    /// `loadbalance`: A, AAAA and MX records are shuffled in every positive reply.
+    pub loadbalance: bool,
+    /// `loop`: a probe sent to ourselves at startup stops the server if it comes back.
+    pub loop_check: bool,
     /// Where the block starts.
     pub location: Location,
 }
@@ -102,6 +108,8 @@ pub struct Gather {
     pub cluster_timeout: Duration,
     /// TTL and SOA MINIMUM of synthesised negative answers, seconds.
     pub negative_ttl: u32,
+    /// `policy`, `srv_priority` and `serve_stale`.
+    pub answers: AnswerOptions,
     /// Where the directive is.
     pub location: Location,
 }
