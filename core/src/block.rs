@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use crate::answer::synthesised_soa_ns;
-use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
+use crate::cache::response::ResponseCache;
+use crate::config::{defaults, AnswerOptions, Gather, Location, Multicluster, ServerBlock};
 use crate::distributed_domain::{CompiledCluster, CompiledGather, GatherSet, Source};
 use crate::error::ConfigError;
 use crate::hosts::CompiledHosts;
+use crate::loop_detect::LoopCheck;
 use crate::mcs::CompiledMulticluster;
 use crate::multicluster_gw::CompiledMulticlusterGw;
+use crate::policy::CompiledAnswers;
 use crate::routing::Naming;
 use crate::upstream_pool::Pool;
 use crate::wire::Name;
@@ -26,6 +29,8 @@ struct GatherSpec<'a> {
     timeout: Duration,
     cluster_timeout: Duration,
     negative_ttl: u32,
+    /// gathersrv's answer options (multicluster has none: the union).
+    answers: Option<&'a AnswerOptions>,
     location: &'a Location,
 }
 
@@ -48,14 +53,22 @@ pub(crate) struct Block {
     pub(crate) bufsize: u16,
     /// `prometheus`: the block's queries count in `coredns_dns_*`.
     pub(crate) prometheus: bool,
+    /// `cache`.
+    pub(crate) cache: Option<ResponseCache>,
+    /// `loadbalance`.
+    pub(crate) loadbalance: bool,
+    /// `loop`.
+    pub(crate) loop_check: Option<LoopCheck>,
 }
 
 impl Block {
-    /// Builds the block; its forwards' pools are appended to `pools`.
+    /// Builds the block; its forwards' pools are appended to `pools`. `seed` keys the hash
+    /// tables of what it keeps between queries (its cache, stale parts).
     pub(crate) fn new(
         config: &ServerBlock,
         serial: u32,
         pools: &mut Vec<Pool>,
+        seed: u64,
     ) -> Result<Block, ConfigError> {
         let mut zones = Vec::with_capacity(config.files.len());
         for file in &config.files {
@@ -86,15 +99,27 @@ impl Block {
             errors: config.errors,
             bufsize: config.bufsize,
             prometheus: config.ops.prometheus.is_some(),
+            cache: config
+                .cache
+                .clone()
+                .map(|c| ResponseCache::new(c, seed, config.listen_addrs().first().copied())),
+            loadbalance: config.loadbalance,
+            loop_check: config
+                .loop_check
+                .then(|| {
+                    let zone = config.zones.first()?.clone();
+                    Some(LoopCheck::new(zone, *config.listen_addrs().first()?))
+                })
+                .flatten(),
         };
         if let Some(g) = config.gathers.first() {
-            block.gather = Some(block.compile_gather(&gathersrv_spec(g), serial)?);
+            block.gather = Some(block.compile_gather(&gathersrv_spec(g), serial, seed)?);
         }
         if let Some(m) = &config.multicluster {
             let sets = m
                 .zones
                 .iter()
-                .map(|zone| block.compile_gather(&multicluster_spec(m, zone), serial))
+                .map(|zone| block.compile_gather(&multicluster_spec(m, zone), serial, seed))
                 .collect::<Result<Vec<_>, _>>()?;
             block.multicluster = Some(CompiledMulticluster::new(m, sets));
         }
@@ -115,6 +140,7 @@ impl Block {
         &self,
         spec: &GatherSpec<'_>,
         serial: u32,
+        seed: u64,
     ) -> Result<CompiledGather, ConfigError> {
         let directive = spec.directive;
         let mut clusters = Vec::with_capacity(spec.clusters.len());
@@ -136,6 +162,13 @@ impl Block {
         }
         let (soa, ns) = synthesised_soa_ns(spec.domain, spec.negative_ttl, serial)
             .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
+        let answers = match spec.answers {
+            Some(options) => {
+                let prefixes: Vec<&[u8]> = spec.clusters.iter().map(|(_, mark)| *mark).collect();
+                CompiledAnswers::new(options, &prefixes, seed)
+            }
+            None => CompiledAnswers::union(spec.clusters.len()),
+        };
         Ok(CompiledGather {
             naming: spec.naming,
             domain: spec.domain.clone(),
@@ -144,6 +177,7 @@ impl Block {
             cluster_timeout: spec.cluster_timeout,
             soa,
             ns,
+            answers,
         })
     }
 
@@ -152,6 +186,13 @@ impl Block {
         match set {
             GatherSet::Gathersrv => self.gather.as_ref(),
             GatherSet::Multicluster(zone) => self.multicluster.as_ref()?.sets.get(zone),
+        }
+    }
+
+    pub(crate) fn gather_set_mut(&mut self, set: GatherSet) -> Option<&mut CompiledGather> {
+        match set {
+            GatherSet::Gathersrv => self.gather.as_mut(),
+            GatherSet::Multicluster(zone) => self.multicluster.as_mut()?.sets.get_mut(zone),
         }
     }
 
@@ -202,6 +243,7 @@ fn gathersrv_spec(g: &Gather) -> GatherSpec<'_> {
         timeout: g.timeout,
         cluster_timeout: g.cluster_timeout,
         negative_ttl: g.negative_ttl,
+        answers: Some(&g.answers),
         location: &g.location,
     }
 }
@@ -221,6 +263,7 @@ fn multicluster_spec<'a>(m: &'a Multicluster, zone: &'a Name) -> GatherSpec<'a> 
         timeout: defaults::TIMEOUT,
         cluster_timeout: defaults::CLUSTER_TIMEOUT,
         negative_ttl: defaults::NEGATIVE_TTL,
+        answers: None,
         location: &m.location,
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::policy::CompiledAnswers;
 use crate::routing::{ClusterNames, Naming};
 use crate::wire::{Name, Record};
 
@@ -36,6 +37,8 @@ pub(crate) struct CompiledGather {
     pub(crate) soa: Record,
     /// NS for apex NS queries.
     pub(crate) ns: Record,
+    /// Which clusters' parts a reply holds, SRV priorities, stale parts.
+    pub(crate) answers: CompiledAnswers,
 }
 
 impl CompiledGather {

@@ -169,6 +169,7 @@ mod tests {
             cluster_timeout: Duration::from_millis(500),
             soa,
             ns,
+            answers: crate::policy::CompiledAnswers::union(2),
         };
         CompiledMulticluster {
             sets: vec![set],

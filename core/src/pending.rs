@@ -223,6 +223,23 @@ impl Pending {
         (id, dns_id)
     }
 
+    /// An attempt id for a datagram that is no sub-query (the `loop` probe), never used by
+    /// an attempt.
+    pub(crate) fn fresh_attempt_id(&mut self) -> AttemptId {
+        self.next_attempt += 1;
+        AttemptId(self.next_attempt)
+    }
+
+    /// Lets the parts of query `key` still waiting go on without it: their attempts are no
+    /// longer the query's (they finish for their upstreams' health alone).
+    pub(crate) fn detach_waiting(&mut self, key: u64) {
+        if let Some(q) = self.queries.get_mut(&key) {
+            for part in q.parts.iter_mut().filter(|p| p.outcome.is_none()) {
+                part.attempt = None;
+            }
+        }
+    }
+
     /// A fresh random number for upstream selection.
     pub(crate) fn random(&mut self) -> u32 {
         self.rng.next_u32()

@@ -2,7 +2,6 @@
 //! belong to the gateway, not to a configuration: a reload empties the cache but the counters
 //! go on counting.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use crate::metrics::families;
@@ -26,10 +25,11 @@ pub(crate) struct Counters {
     pub(crate) entries: [Option<usize>; 2],
 }
 
-/// Every cache's counters, by server address and `zones` label.
+/// Every cache's counters, by server address and `zones` label: a handful, searched
+/// directly, so that counting a query allocates nothing.
 #[derive(Default)]
 pub(crate) struct CacheCounters {
-    by: BTreeMap<(SocketAddr, String), Counters>,
+    by: Vec<((SocketAddr, String), Counters)>,
 }
 
 pub(crate) fn slot(kind: Kind) -> usize {
@@ -42,16 +42,16 @@ pub(crate) fn slot(kind: Kind) -> usize {
 impl CacheCounters {
     /// The counters of `server` and `zones` (created on first use).
     pub(crate) fn of(&mut self, server: SocketAddr, zones: &str) -> &mut Counters {
-        // Looked up without allocating in the common case.
-        if let Some(key) = self
+        let found = self
             .by
-            .keys()
-            .find(|(s, z)| *s == server && z == zones)
-            .cloned()
-        {
-            return self.by.get_mut(&key).expect("just found");
-        }
-        self.by.entry((server, zones.to_string())).or_default()
+            .iter()
+            .position(|((s, z), _)| *s == server && z == zones);
+        let index = found.unwrap_or_else(|| {
+            self.by
+                .push(((server, zones.to_string()), Counters::default()));
+            self.by.len() - 1
+        });
+        &mut self.by[index].1
     }
 
     /// Adds every series to `out`.

@@ -23,10 +23,11 @@ impl Gateway {
         // new configuration is visible as a new zone version.
         let serial = self.blocks.current_gen() + 1;
         let mut pools = Vec::new();
+        let seed = self.pending.hash_seed.rotate_left(serial % 64);
         let blocks = config
             .servers
             .iter()
-            .map(|b| Block::new(b, serial, &mut pools))
+            .map(|b| Block::new(b, serial, &mut pools, seed))
             .collect::<Result<Vec<_>, _>>()?;
         // Nothing below can fail.
         for pool in &mut pools {
@@ -49,6 +50,8 @@ impl Gateway {
                 }
             }
         }
+        // CoreDNS starts its plugins again on a reload: so does the loop check.
+        self.handle_start(now);
         self.release_retired();
         Ok(())
     }

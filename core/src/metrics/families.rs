@@ -229,7 +229,7 @@ def!(CLUSTER_DURATION, "gatherdns_cluster_request_duration_seconds",
     "Time from the start of a gathered query until a cluster's upstream answered it (retries included).");
 def!(CLUSTER_SUB_QUERIES, "gatherdns_cluster_sub_queries_total", Kind::Counter,
     ["domain", "cluster", "result"],
-    "Parts of gathered queries per cluster and how they ended: answered, timeout, down (skipped at once), refused (max_concurrent) or failed.");
+    "Parts of gathered queries per cluster and how they ended: answered, timeout, down (skipped at once), refused (max_concurrent), failed, or stale (a kept earlier answer stood in).");
 def!(CLUSTER_UP, "gatherdns_cluster_up", Kind::GaugeMax, ["domain", "cluster"],
     "1 while a cluster has an upstream that is not marked down (or is answered from a zone), else 0.");
 def!(
