@@ -141,6 +141,14 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         evicted
     }
 
+    /// Changes the capacity, dropping the least recently used entries beyond it.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.index.len() > self.capacity {
+            self.pop_oldest();
+        }
+    }
+
     /// Drops the least recently used entry.
     fn pop_oldest(&mut self) -> Option<(K, V)> {
         let at = self.oldest;
@@ -200,6 +208,8 @@ mod tests {
         assert_eq!(l.insert(4, 40), None, "room again");
         assert_eq!(l.insert(4, 41), None, "replacing is no eviction");
         assert_eq!(l.len(), 2);
+        l.set_capacity(1);
+        assert_eq!(l.keys_newest_first(), vec![4], "the older one went");
     }
 
     #[derive(Debug, Clone)]

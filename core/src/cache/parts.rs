@@ -40,6 +40,12 @@ impl StaleStore {
         }
     }
 
+    /// Takes over the parts `old` kept (a reload of the same domain), under these settings.
+    pub(crate) fn take_over(&mut self, old: StaleStore) {
+        self.parts = old.parts;
+        self.parts.set_capacity(self.settings.capacity);
+    }
+
     /// A cluster answered `reply`: a positive part replaces the one kept; an NXDOMAIN or
     /// NODATA (or a referral) means the cluster has nothing for the question, so nothing is
     /// kept that could stand in for it later.

@@ -27,6 +27,27 @@ pub(super) struct Shaped {
 }
 
 impl Gateway {
+    /// A reload: each distributed domain that keeps stale parts in the new configuration
+    /// takes over those the same domain kept in the old one, so that a reload during an
+    /// outage does not forget what stands in for the dead cluster.
+    pub(super) fn carry_stale_parts(&mut self, blocks: &mut [crate::block::Block]) {
+        for new in blocks.iter_mut().filter_map(|b| b.gather.as_mut()) {
+            let Some(store) = new.answers.stale.as_mut() else {
+                continue;
+            };
+            let old = self
+                .blocks
+                .current_mut()
+                .iter_mut()
+                .filter_map(|b| b.gather.as_mut())
+                .find(|g| g.domain == new.domain)
+                .and_then(|g| g.answers.stale.take());
+            if let Some(old) = old {
+                store.take_over(old);
+            }
+        }
+    }
+
     /// True if the policy of the gathered query `key` lets it be answered now, before every
     /// cluster has.
     pub(super) fn decides_early(&self, key: u64) -> bool {

@@ -24,12 +24,13 @@ impl Gateway {
         let serial = self.blocks.current_gen() + 1;
         let mut pools = Vec::new();
         let seed = self.pending.hash_seed.rotate_left(serial % 64);
-        let blocks = config
+        let mut blocks = config
             .servers
             .iter()
             .map(|b| Block::new(b, serial, &mut pools, seed))
             .collect::<Result<Vec<_>, _>>()?;
         // Nothing below can fail.
+        self.carry_stale_parts(&mut blocks);
         for pool in &mut pools {
             if let Some(old) = self.pools.current().iter().find(|p| p.from == pool.from) {
                 pool.inherit_health(old);

@@ -273,3 +273,29 @@ fn srv_priority_by_cluster() {
     let reply = sim.ask(&QuerySpec::new("_demo._tcp.b-demo-service.default.svc.distributed.local.", Rtype::SRV));
     assert!(reply.answer.iter().all(|r| r.split(' ').nth(3) == Some("0")) || reply.answer.is_empty());
 }
+
+#[test]
+fn a_reload_keeps_the_stale_parts_of_the_same_domain() {
+    let mut sim = sim("serve_stale 10m");
+    sim.ask(&srv());
+    set(&mut sim, UPSTREAM_B, Behaviour::Silent);
+    let corefile = format!(
+        "distributed.local.:53 {{
+  gathersrv distributed.local. {{
+    cluster-a.local. a-
+    cluster-b.local. b-
+    serve_stale 5m
+    timeout 3s
+  }}
+  forward cluster-a.local. {UPSTREAM_A}
+  forward cluster-b.local. {UPSTREAM_B}
+}}"
+    );
+    let now = sim.now;
+    sim.gw
+        .reconfigure(now, gatherdns_tests::sim::config(&corefile, &[]))
+        .unwrap();
+    let reply = sim.ask(&srv());
+    assert_eq!(reply.answer.len(), 4, "B's part survived the reload: {reply:?}");
+    assert_eq!(reply.ede[0].0, 3);
+}
