@@ -64,6 +64,9 @@ impl Gateway {
         let Some(g) = self.blocks[q.block].gather_set(set) else {
             return false;
         };
+        if g.answers.policy == Policy::Union {
+            return false;
+        }
         let parts: Vec<(usize, Option<&Outcome>)> = q
             .parts
             .iter()
@@ -109,12 +112,20 @@ impl Gateway {
     ) -> Shaped {
         let (qtype, cd) = (q.query.qtype.to_int(), q.query.cd);
         let dnssec_ok = q.query.edns.is_some_and(|e| e.dnssec_ok);
-        let Some(g) = self.blocks[q.block].gather_set_mut(set) else {
-            return Shaped {
-                include: vec![true; q.parts.len()],
-                ..Shaped::default()
-            };
+        let all = |q: &Query| Shaped {
+            include: vec![true; q.parts.len()],
+            ..Shaped::default()
         };
+        let Some(g) = self.blocks[q.block].gather_set_mut(set) else {
+            return all(q);
+        };
+        let plain = g.answers.policy == Policy::Union
+            && g.answers.stale.is_none()
+            && g.answers.srv_priority.iter().all(|p| *p == 0);
+        if plain {
+            // gathersrv's union, nothing kept: every part as it is.
+            return all(q);
+        }
         let key = |subname: &crate::wire::Name| PartKey {
             subname: subname.clone(),
             qtype,

@@ -73,7 +73,11 @@ impl Gateway {
         query: &ClientQuery,
         block: Ref,
     ) -> bool {
-        if is_background(&client) {
+        let covered = self.blocks[block]
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.covers(&query.qname));
+        if !covered || is_background(&client) {
             return false;
         }
         let server = self.cache_server(&client, block);
@@ -159,6 +163,10 @@ impl Gateway {
         ra: bool,
     ) -> Outgoing {
         let background = is_background(client);
+        let b = &self.blocks[block];
+        if b.cache.is_none() && !b.loadbalance && !background {
+            return Outgoing::Unchanged;
+        }
         let server = self.cache_server(client, block);
         let loadbalance = self.blocks[block].loadbalance;
         let Some(cache) = self.blocks[block]
