@@ -110,7 +110,11 @@ pub(crate) struct Selection {
 /// The parts of the reply, decided on the clusters' live answers (`parts`: each part's
 /// cluster and outcome; `None` for a part that was not waited for). A prefixed host asks one
 /// cluster, which no policy changes.
-pub(crate) fn select(policy: &Policy, prefixed: bool, parts: &[(usize, Option<&Outcome>)]) -> Selection {
+pub(crate) fn select(
+    policy: &Policy,
+    prefixed: bool,
+    parts: &[(usize, Option<&Outcome>)],
+) -> Selection {
     let n = parts.len();
     let answered: Vec<bool> = parts.iter().map(|(_, o)| o.is_some()).collect();
     let is_positive: Vec<bool> = parts.iter().map(|(_, o)| o.is_some_and(positive)).collect();
@@ -172,7 +176,10 @@ mod tests {
         assert!(positive(&answered(Rcode::NOERROR, 1)));
         assert!(!positive(&answered(Rcode::NOERROR, 0)), "NODATA");
         assert!(!positive(&answered(Rcode::NXDOMAIN, 0)));
-        assert!(!missing(&answered(Rcode::NXDOMAIN, 0)), "an answer, not a gap");
+        assert!(
+            !missing(&answered(Rcode::NXDOMAIN, 0)),
+            "an answer, not a gap"
+        );
         assert!(!missing(&answered(Rcode::NOERROR, 0)));
         assert!(missing(&answered(Rcode::SERVFAIL, 0)));
         assert!(missing(&Outcome::TimedOut));
@@ -187,7 +194,11 @@ mod tests {
         assert!(!decided(&p, &[(0, Some(&no)), (1, None)]));
         assert!(decided(&p, &[(0, None), (1, Some(&yes))]));
         let s = select(&p, false, &[(0, Some(&yes)), (1, Some(&yes))]);
-        assert_eq!(s.include, vec![true, false], "configuration order breaks ties");
+        assert_eq!(
+            s.include,
+            vec![true, false],
+            "configuration order breaks ties"
+        );
         let s = select(&p, false, &[(0, Some(&no)), (1, Some(&Outcome::TimedOut))]);
         assert_eq!(s.include, vec![true, true], "no positive: the union");
         assert_eq!(s.stale_allowed, vec![true, true]);
@@ -201,10 +212,18 @@ mod tests {
         assert!(!decided(&p, &[(0, Some(&yes)), (1, None), (2, None)]));
         assert!(decided(&p, &[(0, Some(&yes)), (1, Some(&no)), (2, None)]));
         assert!(!decided(&p, &[(0, Some(&no)), (1, Some(&no)), (2, None)]));
-        let s = select(&p, false, &[(0, Some(&no)), (1, Some(&yes)), (2, Some(&yes))]);
+        let s = select(
+            &p,
+            false,
+            &[(0, Some(&no)), (1, Some(&yes)), (2, Some(&yes))],
+        );
         assert_eq!(s.include, vec![true, true, false]);
         let down = Outcome::Down("down".into());
-        let s = select(&p, false, &[(0, Some(&down)), (1, Some(&no)), (2, Some(&yes))]);
+        let s = select(
+            &p,
+            false,
+            &[(0, Some(&down)), (1, Some(&no)), (2, Some(&yes))],
+        );
         assert_eq!(s.include, vec![true, true, true], "the others' union");
         assert_eq!(
             s.stale_allowed,

@@ -175,9 +175,8 @@ impl ResponseCache {
     /// SERVFAIL gives way to a usable positive answer, then the success cache.
     pub(crate) fn find(&mut self, now: Instant, key: &Key) -> Found {
         let stale_up_to = self.settings.serve_stale.map(|s| s.up_to);
-        let usable = |ttl: i64| {
-            ttl > 0 || stale_up_to.is_some_and(|up_to| (-ttl) < up_to.as_secs() as i64)
-        };
+        let usable =
+            |ttl: i64| ttl > 0 || stale_up_to.is_some_and(|up_to| (-ttl) < up_to.as_secs() as i64);
         let found = |kind: Kind, ttl: i64| match u32::try_from(ttl) {
             Ok(ttl) if ttl > 0 => Found::Fresh { kind, ttl },
             _ => Found::Stale { kind },
@@ -285,11 +284,17 @@ impl ResponseCache {
         let s = &self.settings;
         let servfail = s.servfail.as_secs().min(u64::from(u32::MAX)) as u32;
         let ttl = match class {
-            Class::NameError | Class::NoData => {
-                clamp(minimal_ttl(answer, class, s.denial.max_ttl), s.denial.min_ttl, s.denial.max_ttl)
-            }
+            Class::NameError | Class::NoData => clamp(
+                minimal_ttl(answer, class, s.denial.max_ttl),
+                s.denial.min_ttl,
+                s.denial.max_ttl,
+            ),
             Class::ServerError => servfail,
-            _ => clamp(minimal_ttl(answer, class, s.success.max_ttl), s.success.min_ttl, s.success.max_ttl),
+            _ => clamp(
+                minimal_ttl(answer, class, s.success.max_ttl),
+                s.success.min_ttl,
+                s.success.max_ttl,
+            ),
         };
         (if partial { ttl.min(servfail) } else { ttl }, class)
     }
@@ -418,7 +423,10 @@ fn answers_question(records: &[Record], qname: &Name, qtype: Rtype) -> bool {
     }
     let cname_of = |owner: &Name| -> Result<Option<Name>, ()> {
         let mut target: Option<Name> = None;
-        for r in records.iter().filter(|r| r.rtype() == Rtype::CNAME && r.owner() == owner) {
+        for r in records
+            .iter()
+            .filter(|r| r.rtype() == Rtype::CNAME && r.owner() == owner)
+        {
             let t = r.cname_target();
             match (&target, t) {
                 (Some(a), Some(b)) if *a != b => return Err(()),
@@ -444,7 +452,9 @@ fn answers_question(records: &[Record], qname: &Name, qtype: Rtype) -> bool {
             Ok(None) => break,
         }
     }
-    records.iter().any(|r| r.rtype() == qtype && *r.owner() == name)
+    records
+        .iter()
+        .any(|r| r.rtype() == qtype && *r.owner() == name)
 }
 
 /// CoreDNS's `MinimalTTLWithMaximum`: the smallest TTL of the reply's records, at most

@@ -91,26 +91,53 @@ fn classification_is_coredns_typify() {
     let mut nodata = Answer::empty(Rcode::NOERROR, true);
     nodata.authority.push(soa(5));
     let mut referral = Answer::empty(Rcode::NOERROR, false);
-    referral.authority.push(Record::ns(n("sub.example."), 60, n("ns.sub.example.")));
+    referral
+        .authority
+        .push(Record::ns(n("sub.example."), 60, n("ns.sub.example.")));
     assert_eq!(classify(&positive("x.", &[30]), Rtype::A), Class::NoError);
     assert_eq!(classify(&nx, Rtype::A), Class::NameError);
     assert_eq!(classify(&nodata, Rtype::A), Class::NoData);
     assert_eq!(classify(&referral, Rtype::A), Class::Delegation);
-    assert_eq!(classify(&Answer::empty(Rcode::SERVFAIL, true), Rtype::A), Class::ServerError);
-    assert_eq!(classify(&Answer::empty(Rcode::NOTIMP, true), Rtype::A), Class::ServerError);
-    assert_eq!(classify(&Answer::empty(Rcode::REFUSED, true), Rtype::A), Class::OtherError);
+    assert_eq!(
+        classify(&Answer::empty(Rcode::SERVFAIL, true), Rtype::A),
+        Class::ServerError
+    );
+    assert_eq!(
+        classify(&Answer::empty(Rcode::NOTIMP, true), Rtype::A),
+        Class::ServerError
+    );
+    assert_eq!(
+        classify(&Answer::empty(Rcode::REFUSED, true), Rtype::A),
+        Class::OtherError
+    );
     assert_eq!(classify(&positive("x.", &[30]), Rtype::AXFR), Class::Meta);
 }
 
 #[test]
 fn durations_are_the_smallest_ttl_within_the_bounds() {
     let cache = ResponseCache::new(settings(), 1, None);
-    assert_eq!(cache.duration(&positive("x.", &[300, 60]), Rtype::A, false).0, 60);
-    assert_eq!(cache.duration(&positive("x.", &[2]), Rtype::A, false).0, 5, "MINTTL");
-    assert_eq!(cache.duration(&positive("x.", &[9000]), Rtype::A, false).0, 3600);
+    assert_eq!(
+        cache
+            .duration(&positive("x.", &[300, 60]), Rtype::A, false)
+            .0,
+        60
+    );
+    assert_eq!(
+        cache.duration(&positive("x.", &[2]), Rtype::A, false).0,
+        5,
+        "MINTTL"
+    );
+    assert_eq!(
+        cache.duration(&positive("x.", &[9000]), Rtype::A, false).0,
+        3600
+    );
     let mut nx = Answer::empty(Rcode::NXDOMAIN, true);
     nx.authority.push(soa(7200));
-    assert_eq!(cache.duration(&nx, Rtype::A, false).0, 1800, "denials: 1800 at most");
+    assert_eq!(
+        cache.duration(&nx, Rtype::A, false).0,
+        1800,
+        "denials: 1800 at most"
+    );
     let servfail = Answer::empty(Rcode::SERVFAIL, true);
     assert_eq!(cache.duration(&servfail, Rtype::A, false).0, 5, "servfail");
     assert_eq!(
@@ -119,7 +146,9 @@ fn durations_are_the_smallest_ttl_within_the_bounds() {
         "an answer missing a cluster: no longer than a SERVFAIL"
     );
     assert_eq!(
-        cache.duration(&Answer::empty(Rcode::NOERROR, true), Rtype::A, false).0,
+        cache
+            .duration(&Answer::empty(Rcode::NOERROR, true), Rtype::A, false)
+            .0,
         5,
         "no records at all: CoreDNS's fail-safe 5 s"
     );
@@ -135,11 +164,15 @@ fn what_is_never_cached() {
     assert!(matches!(cache.find(at, &key("nx.")), Found::Miss));
     // A CNAME that leads nowhere, without an SOA: an SOA-less NODATA.
     let mut dangling = Answer::empty(Rcode::NOERROR, true);
-    dangling.answer.push(Record::cname(n("c."), 60, n("elsewhere.")));
+    dangling
+        .answer
+        .push(Record::cname(n("c."), 60, n("elsewhere.")));
     put(&mut cache, at, "c.", &dangling);
     assert!(matches!(cache.find(at, &key("c.")), Found::Miss));
     // The same chain ending in an A record answers the question.
-    dangling.answer.push(Record::a(n("elsewhere."), 60, [10, 0, 0, 1].into()));
+    dangling
+        .answer
+        .push(Record::a(n("elsewhere."), 60, [10, 0, 0, 1].into()));
     put(&mut cache, at, "c.", &dangling);
     assert!(matches!(cache.find(at, &key("c.")), Found::Fresh { .. }));
     // REFUSED.
@@ -170,7 +203,12 @@ fn a_servfail_does_not_shadow_a_usable_positive_answer() {
     ));
     // Once the positive answer is gone, the SERVFAIL answers.
     let later = at + Duration::from_secs(61);
-    put(&mut cache, later, "x.", &Answer::empty(Rcode::SERVFAIL, true));
+    put(
+        &mut cache,
+        later,
+        "x.",
+        &Answer::empty(Rcode::SERVFAIL, true),
+    );
     assert!(matches!(
         cache.find(later, &key("x.")),
         Found::Fresh {
@@ -184,9 +222,15 @@ fn a_servfail_does_not_shadow_a_usable_positive_answer() {
 fn replies_from_an_entry_carry_one_ttl_and_the_clients_spelling() {
     let at = t0();
     let mut cache = ResponseCache::new(settings(), 1, None);
-    let ttl = put(&mut cache, at, "Host.Example.", &positive("Host.Example.", &[60, 30]));
+    let ttl = put(
+        &mut cache,
+        at,
+        "Host.Example.",
+        &positive("Host.Example.", &[60, 30]),
+    );
     assert_eq!(ttl, 30);
-    let Found::Fresh { kind, ttl } = cache.find(at + Duration::from_secs(12), &key("host.example."))
+    let Found::Fresh { kind, ttl } =
+        cache.find(at + Duration::from_secs(12), &key("host.example."))
     else {
         panic!("fresh");
     };
@@ -196,7 +240,10 @@ fn replies_from_an_entry_carry_one_ttl_and_the_clients_spelling() {
         .expect("stored");
     assert!(ra);
     assert!(answer.answer.iter().all(|r| r.ttl() == 18));
-    assert!(answer.answer.iter().all(|r| r.owner().eq_exact(&n("hOST.example."))));
+    assert!(answer
+        .answer
+        .iter()
+        .all(|r| r.owner().eq_exact(&n("hOST.example."))));
 }
 
 #[test]
@@ -213,11 +260,22 @@ fn keepttl_and_stale_ttls() {
     let mut cache = ResponseCache::new(s, 1, None);
     put(&mut cache, at, "x.", &positive("x.", &[40]));
     let k = key("x.");
-    let (a, _, _) = cache.reply(Kind::Success, &k, &n("x."), Some(3)).expect("stored");
+    let (a, _, _) = cache
+        .reply(Kind::Success, &k, &n("x."), Some(3))
+        .expect("stored");
     assert_eq!(a.answer[0].ttl(), 40, "keepttl: the stored TTL");
-    assert!(matches!(cache.find(at + Duration::from_secs(60), &k), Found::Stale { .. }));
-    let (a, _, _) = cache.reply(Kind::Success, &k, &n("x."), None).expect("stored");
-    assert_eq!(a.answer[0].ttl(), 40, "keepttl wins for stale too, as in CoreDNS");
+    assert!(matches!(
+        cache.find(at + Duration::from_secs(60), &k),
+        Found::Stale { .. }
+    ));
+    let (a, _, _) = cache
+        .reply(Kind::Success, &k, &n("x."), None)
+        .expect("stored");
+    assert_eq!(
+        a.answer[0].ttl(),
+        40,
+        "keepttl wins for stale too, as in CoreDNS"
+    );
     assert!(
         matches!(cache.find(at + Duration::from_secs(140), &k), Found::Miss),
         "100 s past expiry"
@@ -237,11 +295,23 @@ fn prefetch_wants_popular_entries_near_their_end_once() {
     put(&mut cache, at, "x.", &positive("x.", &[100]));
     let k = key("x.");
     let s = |secs| at + Duration::from_secs(secs);
-    assert!(!cache.wants_prefetch(s(1), Kind::Success, &k), "one query, 99 s left");
-    assert!(!cache.wants_prefetch(s(40), Kind::Success, &k), "two, but 60 s left");
-    assert!(cache.wants_prefetch(s(90), Kind::Success, &k), "three, 10 s left");
+    assert!(
+        !cache.wants_prefetch(s(1), Kind::Success, &k),
+        "one query, 99 s left"
+    );
+    assert!(
+        !cache.wants_prefetch(s(40), Kind::Success, &k),
+        "two, but 60 s left"
+    );
+    assert!(
+        cache.wants_prefetch(s(90), Kind::Success, &k),
+        "three, 10 s left"
+    );
     assert!(cache.begin_refresh(s(90), Kind::Success, &k));
-    assert!(!cache.wants_prefetch(s(91), Kind::Success, &k), "one refresh at a time");
+    assert!(
+        !cache.wants_prefetch(s(91), Kind::Success, &k),
+        "one refresh at a time"
+    );
     cache.end_refresh(s(92), &k, true);
     assert!(cache.wants_prefetch(s(93), Kind::Success, &k));
     // A gap longer than the window: popularity starts over.
@@ -249,7 +319,10 @@ fn prefetch_wants_popular_entries_near_their_end_once() {
     let y = key("y.");
     assert!(!cache.wants_prefetch(s(1), Kind::Success, &y));
     assert!(!cache.wants_prefetch(s(2), Kind::Success, &y));
-    assert!(!cache.wants_prefetch(s(91), Kind::Success, &y), "89 s since the last query");
+    assert!(
+        !cache.wants_prefetch(s(91), Kind::Success, &y),
+        "89 s since the last query"
+    );
     assert!(cache.wants_prefetch(s(92), Kind::Success, &y));
 }
 
@@ -269,9 +342,14 @@ fn a_failed_refresh_waits_for_the_recheck() {
     let s = |secs| at + Duration::from_secs(secs);
     assert!(cache.begin_refresh(s(40), Kind::Success, &k));
     cache.end_refresh(s(41), &k, false);
-    assert!(!cache.begin_refresh(s(50), Kind::Success, &k), "within 10 s of the failure");
+    assert!(
+        !cache.begin_refresh(s(50), Kind::Success, &k),
+        "within 10 s of the failure"
+    );
     assert!(cache.begin_refresh(s(52), Kind::Success, &k));
-    let (a, _, _) = cache.reply(Kind::Success, &k, &n("x."), None).expect("stored");
+    let (a, _, _) = cache
+        .reply(Kind::Success, &k, &n("x."), None)
+        .expect("stored");
     assert_eq!(a.answer[0].ttl(), 30, "RESPONSE_TTL");
 }
 
@@ -360,9 +438,17 @@ fn stale_parts_keep_positive_answers_for_their_age() {
         .recall(at + Duration::from_secs(60), &part_key("X.C."))
         .expect("kept, found whatever the case");
     assert_eq!(recalled.sections[0].len(), 2);
-    assert!(recalled.sections[0].iter().all(|r| r.ttl() == 30), "RFC 8767");
-    assert!(store.recall(at + Duration::from_secs(61), &part_key("x.c.")).is_none());
-    assert!(store.recall(at, &part_key("x.c.")).is_none(), "dropped once too old");
+    assert!(
+        recalled.sections[0].iter().all(|r| r.ttl() == 30),
+        "RFC 8767"
+    );
+    assert!(store
+        .recall(at + Duration::from_secs(61), &part_key("x.c."))
+        .is_none());
+    assert!(
+        store.recall(at, &part_key("x.c.")).is_none(),
+        "dropped once too old"
+    );
     // An NXDOMAIN or NODATA answer leaves nothing to stand in.
     store.keep(at, part_key("y.c."), &part(Rcode::NOERROR, 1));
     store.keep(at, part_key("y.c."), &part(Rcode::NXDOMAIN, 0));

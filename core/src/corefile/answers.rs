@@ -21,11 +21,17 @@ pub(crate) fn takes(option: &str) -> bool {
 }
 
 /// Reads one option line (`takes` said it is ours).
-pub(crate) fn parse(option: &Token, args: &[Token], pending: &mut Pending) -> Result<(), ConfigError> {
+pub(crate) fn parse(
+    option: &Token,
+    args: &[Token],
+    pending: &mut Pending,
+) -> Result<(), ConfigError> {
     match option.text.as_str() {
         "policy" => {
             if let Some((_, _, first)) = &pending.policy {
-                return Err(option.error(format!("gathersrv: policy is set twice (first at {first})")));
+                return Err(
+                    option.error(format!("gathersrv: policy is set twice (first at {first})"))
+                );
             }
             let usage = "gathersrv: policy takes union, prefer PREFIX… or first_positive \
                          (e.g. \"policy prefer a-\")";
@@ -105,12 +111,17 @@ pub(crate) fn parse(option: &Token, args: &[Token], pending: &mut Pending) -> Re
             };
             let capacity = match capacity {
                 None => stale_defaults::CAPACITY,
-                Some(c) => c.text.parse::<usize>().ok().filter(|c| *c > 0).ok_or_else(|| {
-                    c.error(format!(
-                        "gathersrv: serve_stale capacity {:?} is not a number of parts above 0",
-                        c.text
-                    ))
-                })?,
+                Some(c) => c
+                    .text
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or_else(|| {
+                        c.error(format!(
+                            "gathersrv: serve_stale capacity {:?} is not a number of parts above 0",
+                            c.text
+                        ))
+                    })?,
             };
             pending.stale = Some((StaleParts { max_age, capacity }, option.location()));
         }

@@ -172,19 +172,18 @@ fn duration(token: &Token, what: &str) -> Result<Duration, ConfigError> {
 
 /// `prefetch AMOUNT [[DURATION] [PERCENTAGE%]]`.
 fn prefetch(option: &Token, args: &[Token]) -> Result<Option<Prefetch>, ConfigError> {
-    let usage = "cache: prefetch takes AMOUNT [[DURATION] [PERCENTAGE%]], e.g. \"prefetch 10 1m 10%\"";
+    let usage =
+        "cache: prefetch takes AMOUNT [[DURATION] [PERCENTAGE%]], e.g. \"prefetch 10 1m 10%\"";
     let Some((amount, rest)) = args.split_first() else {
         return Err(option.error(usage));
     };
     if rest.len() > 2 {
         return Err(rest[2].error(usage));
     }
-    let amount = number(amount, "prefetch", "amount")
-        .and_then(|a| {
-            u32::try_from(a).map_err(|_| {
-                amount.error(format!("cache: prefetch amount should be positive: {a}"))
-            })
-        })?;
+    let amount = number(amount, "prefetch", "amount").and_then(|a| {
+        u32::try_from(a)
+            .map_err(|_| amount.error(format!("cache: prefetch amount should be positive: {a}")))
+    })?;
     let mut prefetch = Prefetch {
         amount,
         window: d::PREFETCH_WINDOW,
@@ -267,9 +266,8 @@ fn serve_stale(args: &[Token]) -> Result<ServeStale, ConfigError> {
                 "cache: serve_stale response TTL must be a whole number of seconds (e.g. 30s)",
             ));
         }
-        stale.response_ttl = u32::try_from(value.as_secs()).map_err(|_| {
-            ttl.error("cache: serve_stale response TTL exceeds the DNS TTL range")
-        })?;
+        stale.response_ttl = u32::try_from(value.as_secs())
+            .map_err(|_| ttl.error("cache: serve_stale response TTL exceeds the DNS TTL range"))?;
         rest = after;
     }
     if let Some(recheck) = rest.first() {
@@ -285,7 +283,8 @@ fn serve_stale(args: &[Token]) -> Result<ServeStale, ConfigError> {
 /// `servfail DURATION`, at most 5 minutes (RFC 2308).
 fn servfail(option: &Token, args: &[Token]) -> Result<Duration, ConfigError> {
     let [value] = args else {
-        return Err(option.error("cache: servfail takes one duration, e.g. \"servfail 5s\" (0 turns it off)"));
+        return Err(option
+            .error("cache: servfail takes one duration, e.g. \"servfail 5s\" (0 turns it off)"));
     };
     let d = duration(value, "servfail")?;
     if d > d::SERVFAIL_MAX {

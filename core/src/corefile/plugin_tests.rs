@@ -112,10 +112,16 @@ fn every_cache_option() {
     assert!(c.keepttl);
     let c = cache("cache {\n serve_stale\n prefetch 3 15%\n }");
     let stale = c.serve_stale.expect("on");
-    assert_eq!((stale.up_to, stale.verify), (Duration::from_secs(3600), false));
+    assert_eq!(
+        (stale.up_to, stale.verify),
+        (Duration::from_secs(3600), false)
+    );
     assert_eq!(c.prefetch.map(|p| (p.amount, p.percentage)), Some((3, 15)));
     let c = cache("cache {\n serve_stale 1h verify 0 30s\n prefetch 0\n }");
-    assert_eq!(c.serve_stale.map(|s| (s.verify, s.response_ttl)), Some((true, 30)));
+    assert_eq!(
+        c.serve_stale.map(|s| (s.verify, s.response_ttl)),
+        Some((true, 30))
+    );
     assert_eq!(c.prefetch, None, "an amount of 0 turns prefetch off");
 }
 
@@ -243,14 +249,31 @@ fn every_unserved_directive_is_reported_with_what_to_do() {
     ), "{}", lines[0]);
     assert!(lines[0].contains("deploy/README.md#next-to-the-clusters-coredns"));
     assert!(lines[1].starts_with("Corefile:8: template: gatherdns does not serve CoreDNS's template plugin: answer from a zone file (file) or a static table (hosts) instead"), "{}", lines[1]);
-    assert!(lines[2].starts_with("Corefile:11: rewrite: gatherdns does not serve CoreDNS's rewrite plugin:"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with(
+            "Corefile:11: rewrite: gatherdns does not serve CoreDNS's rewrite plugin:"
+        ),
+        "{}",
+        lines[2]
+    );
     // A hard error after refused lines is reported with them.
     let lines = parse(".:53 {\n  whoami\n  bufsize 1\n}").expect_err("two");
     assert_eq!(lines.lines().count(), 2, "{lines}");
     // Without the refused directives, the same Corefile starts.
     let kept: String = text
         .lines()
-        .filter(|l| !["kubernetes", "pods", "fallthrough", "template", "answer", "rewrite"].iter().any(|w| l.trim_start().starts_with(w)))
+        .filter(|l| {
+            ![
+                "kubernetes",
+                "pods",
+                "fallthrough",
+                "template",
+                "answer",
+                "rewrite",
+            ]
+            .iter()
+            .any(|w| l.trim_start().starts_with(w))
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let kept = kept.replace("    }\n    }\n", "");

@@ -67,8 +67,7 @@ pub(crate) fn refusal(name: &str) -> Option<String> {
              cluster.local and forward the distributed (or clusterset) zone from it to gatherdns, \
              then remove this line here (see {SIDE_BY_SIDE})"
         ),
-        "template" | "auto" | "secondary" | "etcd" | "route53" | "azure" | "clouddns"
-        | "nomad" => {
+        "template" | "auto" | "secondary" | "etcd" | "route53" | "azure" | "clouddns" | "nomad" => {
             "answer from a zone file (file) or a static table (hosts) instead, or keep CoreDNS \
              for that zone"
                 .to_string()

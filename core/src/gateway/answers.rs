@@ -146,7 +146,9 @@ impl Gateway {
             .iter()
             .map(|p| (p.cluster, p.outcome.as_ref()))
             .collect();
-        let live_positive = outcomes.iter().any(|(_, o)| o.is_some_and(policy::positive));
+        let live_positive = outcomes
+            .iter()
+            .any(|(_, o)| o.is_some_and(policy::positive));
         let mut selection = policy::select(&g.answers.policy, prefixed, &outcomes);
         let mut stale: Vec<(usize, String)> = Vec::new();
         if let Some(store) = g.answers.stale.as_mut() {

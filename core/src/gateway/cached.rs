@@ -53,10 +53,7 @@ impl Gateway {
     /// gateway's own).
     fn cache_server(&self, client: &ClientAddr, block: Ref) -> Option<SocketAddr> {
         if is_background(client) {
-            return self.blocks[block]
-                .cache
-                .as_ref()
-                .and_then(|c| c.server);
+            return self.blocks[block].cache.as_ref().and_then(|c| c.server);
         }
         self.listener_addr(client.listener)
     }

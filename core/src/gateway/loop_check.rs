@@ -26,7 +26,8 @@ impl Gateway {
 
     /// Starts the loop check of `block`, if it has one that has not started.
     pub(super) fn start_loop_check(&mut self, now: Instant, block: Ref) {
-        let mut random = || u64::from(self.pending.random()) << 32 | u64::from(self.pending.random());
+        let mut random =
+            || u64::from(self.pending.random()) << 32 | u64::from(self.pending.random());
         let (a, b) = (random(), random());
         let Some(check) = self.blocks[block].loop_check.as_mut() else {
             return;

@@ -11,10 +11,10 @@ mod reply;
 mod upstream;
 mod zonefile;
 
+pub(crate) use compact::compact;
 pub use domain::base::iana::{Class, Opcode, Rcode, Rtype};
 pub use name::{Name, NameArena, NameError, Relative, Splice, MAX_NAME_LEN};
 pub use query::{ClientQuery, Edns, QueryError};
-pub(crate) use compact::compact;
 pub(crate) use record::avalanche;
 pub use record::{Record, SoaFields};
 pub use reply::{write_query, write_reply, Ede, ReplyHeader, SubQuery};

@@ -66,10 +66,17 @@ fn a_stale_part_stands_in_for_a_cluster_whose_dns_stopped() {
         let (reply, took) = timed(server.addr(), &srv(2));
         eprintln!("{binary}: reply with cluster B's DNS stopped after {took:?}");
         assert!(took < Duration::from_millis(2000), "{took:?}");
-        assert_eq!(targets(&reply), targets(&whole), "B's records are back in place");
+        assert_eq!(
+            targets(&reply),
+            targets(&whole),
+            "B's records are back in place"
+        );
         assert_eq!(
             reply.ede,
-            vec![(3, "stale answer from cluster-b.local. (timed out)".to_string())]
+            vec![(
+                3,
+                "stale answer from cluster-b.local. (timed out)".to_string()
+            )]
         );
         let b_ttls: Vec<u32> = reply
             .answer_rrs()
@@ -80,7 +87,15 @@ fn a_stale_part_stands_in_for_a_cluster_whose_dns_stopped() {
         assert_eq!(b_ttls, vec![30, 30]);
         // What an operator sees in dig: the EDE, and every record.
         let out = Command::new(&dig)
-            .args(["@127.0.0.1", "-p", &server.port(0).to_string(), "+tries=1", "+time=5", "SRV", SRV])
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &server.port(0).to_string(),
+                "+tries=1",
+                "+time=5",
+                "SRV",
+                SRV,
+            ])
             .output()
             .expect("run dig");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -102,14 +117,24 @@ fn the_cache_answers_while_the_clusters_dns_is_gone() {
         assert_eq!(first.answer.len(), 4);
         drop((a, b));
         let (hit, took) = timed(server.addr(), &srv(2));
-        assert!(took < Duration::from_millis(200), "from the cache: {took:?}");
+        assert!(
+            took < Duration::from_millis(200),
+            "from the cache: {took:?}"
+        );
         assert_eq!(hit.answer_triples(), first.answer_triples());
         assert!(hit.ede.is_empty());
         // Over TCP, with another 0x20 spelling: the same entry.
         let shouting = "_DEMO._TCP.demo-service.default.svc.DISTRIBUTED.local.";
-        let hit = ask(server.addr(), Transport::Tcp, &QuerySpec::new(shouting, Rtype::SRV).id(3));
+        let hit = ask(
+            server.addr(),
+            Transport::Tcp,
+            &QuerySpec::new(shouting, Rtype::SRV).id(3),
+        );
         assert_eq!(hit.answer.len(), 4);
-        assert_eq!(hit.question, vec![format!("{} SRV", shouting.trim_end_matches('.'))]);
+        assert_eq!(
+            hit.question,
+            vec![format!("{} SRV", shouting.trim_end_matches('.'))]
+        );
         assert!(hit.answer_rrs().iter().all(|r| r.owner == shouting));
     });
 }
@@ -122,11 +147,20 @@ fn prefer_and_first_positive_against_knot() {
         let server = gatherer(binary, &a, &b, "policy prefer b-", "");
         let reply = ask(server.addr(), Transport::Udp, &srv(1));
         assert_eq!(reply.answer.len(), 2);
-        assert!(targets(&reply).iter().all(|t| t.starts_with("b-")), "{reply:#?}");
+        assert!(
+            targets(&reply).iter().all(|t| t.starts_with("b-")),
+            "{reply:#?}"
+        );
         drop(b);
         let (reply, took) = timed(server.addr(), &srv(2));
-        assert!(took >= Duration::from_millis(900), "B is waited for: {took:?}");
-        assert!(targets(&reply).iter().all(|t| t.starts_with("a-")), "{reply:#?}");
+        assert!(
+            took >= Duration::from_millis(900),
+            "B is waited for: {took:?}"
+        );
+        assert!(
+            targets(&reply).iter().all(|t| t.starts_with("a-")),
+            "{reply:#?}"
+        );
         assert_eq!(reply.ede[0].0, 22, "B's gap is reported");
 
         let (a, b) = knots();
@@ -138,9 +172,18 @@ fn prefer_and_first_positive_against_knot() {
         drop(a);
         for id in 4..8 {
             let (reply, took) = timed(server.addr(), &srv(id));
-            assert!(took < Duration::from_millis(300), "B answers at once: {took:?}");
-            assert!(targets(&reply).iter().all(|t| t.starts_with("b-")), "{reply:#?}");
-            assert!(reply.ede.is_empty(), "a policy that needs one answer has no gap");
+            assert!(
+                took < Duration::from_millis(300),
+                "B answers at once: {took:?}"
+            );
+            assert!(
+                targets(&reply).iter().all(|t| t.starts_with("b-")),
+                "{reply:#?}"
+            );
+            assert!(
+                reply.ede.is_empty(),
+                "a policy that needs one answer has no gap"
+            );
         }
     });
 }

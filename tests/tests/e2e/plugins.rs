@@ -53,18 +53,27 @@ fn mcs_knot() -> Knot {
 
 #[test]
 fn validate_names_every_plugin_gatherdns_does_not_serve() {
-    let corefile = MCS_COREFILE
-        .replace("UPSTREAM", "127.0.0.1:53")
-        .replace("    loop\n", "    loop\n    template IN A example.org {\n      answer \"x 60 IN A 127.0.0.1\"\n    }\n");
+    let corefile = MCS_COREFILE.replace("UPSTREAM", "127.0.0.1:53").replace(
+        "    loop\n",
+        "    loop\n    template IN A example.org {\n      answer \"x 60 IN A 127.0.0.1\"\n    }\n",
+    );
     for_each_binary(|binary| {
-        let run = ServerBuilder::new(binary, &corefile).args(&["-validate"]).run_to_exit();
+        let run = ServerBuilder::new(binary, &corefile)
+            .args(&["-validate"])
+            .run_to_exit();
         assert_eq!(run.code(), Some(1), "{run:?}");
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert_eq!(lines.len(), 2, "{run:?}");
         assert!(lines[0].ends_with(
             "Corefile:9: kubernetes: gatherdns does not serve CoreDNS's kubernetes plugin: gatherdns does not answer a cluster's own names; keep CoreDNS with kubernetes for cluster.local and forward the distributed (or clusterset) zone from it to gatherdns, then remove this line here (see deploy/README.md#next-to-the-clusters-coredns)"
         ), "{}", lines[0]);
-        assert!(lines[1].contains("Corefile:17: template: gatherdns does not serve CoreDNS's template plugin"), "{}", lines[1]);
+        assert!(
+            lines[1].contains(
+                "Corefile:17: template: gatherdns does not serve CoreDNS's template plugin"
+            ),
+            "{}",
+            lines[1]
+        );
     });
 }
 
@@ -78,9 +87,14 @@ fn the_mcs_corefile_starts_and_serves() {
         let name = "db.default.svc.clusterset.local.";
         let mut orders = BTreeSet::new();
         for id in 1..12 {
-            let reply = ask(server.addr(), Transport::Udp, &QuerySpec::new(name, Rtype::A).id(id));
+            let reply = ask(
+                server.addr(),
+                Transport::Udp,
+                &QuerySpec::new(name, Rtype::A).id(id),
+            );
             assert_eq!(reply.rcode, "NOERROR", "{reply:#?}");
-            let mut addresses: Vec<String> = reply.answer_rrs().into_iter().map(|r| r.rdata).collect();
+            let mut addresses: Vec<String> =
+                reply.answer_rrs().into_iter().map(|r| r.rdata).collect();
             orders.insert(addresses.join(" "));
             addresses.sort();
             assert_eq!(addresses, ["10.8.1.1", "10.8.1.2", "10.9.1.1", "10.9.1.2"]);
@@ -89,20 +103,29 @@ fn the_mcs_corefile_starts_and_serves() {
         let reply = ask(
             server.addr(),
             Transport::Tcp,
-            &QuerySpec::new("_postgres._tcp.db.default.svc.clusterset.local.", Rtype::SRV).id(20),
+            &QuerySpec::new(
+                "_postgres._tcp.db.default.svc.clusterset.local.",
+                Rtype::SRV,
+            )
+            .id(20),
         );
         assert_eq!(reply.answer.len(), 4, "{reply:#?}");
         // The loop probe went through forward . and came back: no loop, still serving.
         std::thread::sleep(Duration::from_millis(500));
         assert!(!server.stdout().contains("[FATAL]"), "{}", server.stdout());
-        let reply = ask(server.addr(), Transport::Udp, &QuerySpec::new(name, Rtype::A).id(30));
+        let reply = ask(
+            server.addr(),
+            Transport::Udp,
+            &QuerySpec::new(name, Rtype::A).id(30),
+        );
         assert_eq!(reply.answer.len(), 4);
     });
 }
 
 #[test]
 fn a_forward_to_ourselves_stops_the_server_as_coredns_does() {
-    let corefile = ".:@PORT0@ {\n    bind 127.0.0.1\n    loop\n    forward . 127.0.0.1:@PORT0@\n}\n";
+    let corefile =
+        ".:@PORT0@ {\n    bind 127.0.0.1\n    loop\n    forward . 127.0.0.1:@PORT0@\n}\n";
     for_each_binary(|binary| {
         let run = ServerBuilder::new(binary, corefile).run_to_exit();
         assert_eq!(run.code(), Some(1), "{run:?}");
@@ -117,7 +140,11 @@ fn a_forward_to_ourselves_stops_the_server_as_coredns_does() {
         );
         let port = run.dir.path().join("Corefile");
         let corefile = std::fs::read_to_string(port).expect("Corefile");
-        let port = corefile.split("127.0.0.1:").nth(1).and_then(|r| r.split('\n').next()).expect("port");
+        let port = corefile
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split('\n').next())
+            .expect("port");
         assert!(line.contains(&format!(" -> 127.0.0.1:{port})")), "{line}");
     });
 }

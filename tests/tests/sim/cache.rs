@@ -71,7 +71,10 @@ fn a_hit_is_byte_for_byte_the_reply_without_a_cache() {
 
     let mut cached = sim("cache 30");
     let miss = bytes(&mut cached, &spec);
-    assert_eq!(miss, without_cache, "a miss goes out as the gateway wrote it");
+    assert_eq!(
+        miss, without_cache,
+        "a miss goes out as the gateway wrote it"
+    );
     assert_eq!(asked(&cached), [1, 1]);
     let hit = bytes(&mut cached, &spec.clone().id(2));
     assert_eq!(asked(&cached), [1, 1], "no sub-query for a hit");
@@ -81,10 +84,16 @@ fn a_hit_is_byte_for_byte_the_reply_without_a_cache() {
 
     // Another spelling of the question: the reply echoes it, and so do the owner names.
     let shouting = "_DEMO._tcp.Demo-Service.default.SVC.distributed.local.";
-    let hit = bytes(&mut cached, &QuerySpec::new(shouting, Rtype::SRV).edns(1232, false).id(1));
+    let hit = bytes(
+        &mut cached,
+        &QuerySpec::new(shouting, Rtype::SRV).edns(1232, false).id(1),
+    );
     assert_eq!(asked(&cached), [1, 1], "the key ignores case");
     let mut plain = sim("");
-    let spelled = bytes(&mut plain, &QuerySpec::new(shouting, Rtype::SRV).edns(1232, false).id(1));
+    let spelled = bytes(
+        &mut plain,
+        &QuerySpec::new(shouting, Rtype::SRV).edns(1232, false).id(1),
+    );
     assert_eq!(hit, spelled);
     assert!(Reply::parse(&hit).answer[0].starts_with("_DEMO._tcp.Demo-Service.default.SVC."));
 }
@@ -109,16 +118,25 @@ fn one_ttl_for_every_record_clamped_to_the_bounds() {
     // Records of 2 s and 3600 s: CoreDNS's minimum is 5 s, and every record gets it.
     let short = "short.default.svc 2 IN A 10.0.0.1\nshort.default.svc 3600 IN A 10.0.0.2";
     let mut sim = sim_with("cache", short, "");
-    let reply = sim.ask(&QuerySpec::new("short.default.svc.distributed.local.", Rtype::A));
+    let reply = sim.ask(&QuerySpec::new(
+        "short.default.svc.distributed.local.",
+        Rtype::A,
+    ));
     assert_eq!(ttls(&reply), vec![5, 5]);
     // `cache 10` caps a 3600 s record.
     let long = "long.default.svc 3600 IN A 10.0.0.3";
     let mut sim = sim_with("cache 10", long, "");
-    let reply = sim.ask(&QuerySpec::new("long.default.svc.distributed.local.", Rtype::A));
+    let reply = sim.ask(&QuerySpec::new(
+        "long.default.svc.distributed.local.",
+        Rtype::A,
+    ));
     assert_eq!(ttls(&reply), vec![10]);
     // `success CAPACITY TTL MINTTL` raises the minimum.
     let mut sim = sim_with("cache {\n success 1024 600 60\n }", short, "");
-    let reply = sim.ask(&QuerySpec::new("short.default.svc.distributed.local.", Rtype::A));
+    let reply = sim.ask(&QuerySpec::new(
+        "short.default.svc.distributed.local.",
+        Rtype::A,
+    ));
     assert_eq!(ttls(&reply), vec![60, 60]);
 }
 
@@ -143,7 +161,10 @@ fn denials_are_cached_with_their_soa_and_servfail_briefly() {
     let mut sim = sim("cache");
     let nx = QuerySpec::new("nothing.default.svc.distributed.local.", Rtype::A);
     let first = sim.ask(&nx);
-    assert_eq!((first.rcode.as_str(), first.authority.len()), ("NXDOMAIN", 1));
+    assert_eq!(
+        (first.rcode.as_str(), first.authority.len()),
+        ("NXDOMAIN", 1)
+    );
     let again = sim.ask(&nx);
     assert_eq!(again.authority, first.authority);
     assert_eq!(asked(&sim), [1, 1]);
@@ -152,13 +173,20 @@ fn denials_are_cached_with_their_soa_and_servfail_briefly() {
     assert_eq!(sim.ask(&nodata).rcode, "NOERROR");
     assert_eq!(asked(&sim), [2, 2], "NODATA from the cache");
     assert_eq!(
-        metric(&sim, "coredns_cache_entries", &["dns://:53", "denial", "distributed.local.", ""]),
+        metric(
+            &sim,
+            "coredns_cache_entries",
+            &["dns://:53", "denial", "distributed.local.", ""]
+        ),
         Some(2.0)
     );
 
     // Every cluster failing: SERVFAIL, cached for `servfail` (5 s by default).
     for up in [UPSTREAM_A, UPSTREAM_B] {
-        sim.upstreams.get_mut(&up.parse().unwrap()).unwrap().behaviour = Behaviour::Unreachable;
+        sim.upstreams
+            .get_mut(&up.parse().unwrap())
+            .unwrap()
+            .behaviour = Behaviour::Unreachable;
     }
     let srv = QuerySpec::new(SRV_NAME, Rtype::SRV).edns(1232, false);
     assert_eq!(sim.ask(&srv).rcode, "SERVFAIL");
@@ -191,7 +219,11 @@ fn a_partial_answer_is_kept_no_longer_than_a_servfail() {
     let srv = QuerySpec::new(SRV_NAME, Rtype::SRV).edns(1232, false);
     let partial = sim.ask(&srv);
     assert_eq!(partial.ede[0].0, 22);
-    assert_eq!(ttls(&partial), vec![5; 4], "cached (and sent) with SERVFAIL's 5 s");
+    assert_eq!(
+        ttls(&partial),
+        vec![5; 4],
+        "cached (and sent) with SERVFAIL's 5 s"
+    );
     let hit = sim.ask(&srv);
     assert_eq!(hit.ede, partial.ede, "the EDE is part of the cached reply");
     sim.upstreams
@@ -207,16 +239,28 @@ fn a_partial_answer_is_kept_no_longer_than_a_servfail() {
 fn memory_is_bounded_by_the_capacity() {
     let mut sim = sim("cache {\n denial 1024\n }");
     for i in 0..1100 {
-        sim.ask(&QuerySpec::new(&format!("n{i}.default.svc.distributed.local."), Rtype::A));
+        sim.ask(&QuerySpec::new(
+            &format!("n{i}.default.svc.distributed.local."),
+            Rtype::A,
+        ));
     }
     let labels = ["dns://:53", "denial", "distributed.local.", ""];
     assert_eq!(metric(&sim, "coredns_cache_entries", &labels), Some(1024.0));
-    assert_eq!(metric(&sim, "coredns_cache_evictions_total", &labels), Some(76.0));
+    assert_eq!(
+        metric(&sim, "coredns_cache_evictions_total", &labels),
+        Some(76.0)
+    );
     // The least recently used went: the first names are asked again, the last are not.
     let before = asked(&sim);
-    sim.ask(&QuerySpec::new("n1099.default.svc.distributed.local.", Rtype::A));
+    sim.ask(&QuerySpec::new(
+        "n1099.default.svc.distributed.local.",
+        Rtype::A,
+    ));
     assert_eq!(asked(&sim), before);
-    sim.ask(&QuerySpec::new("n0.default.svc.distributed.local.", Rtype::A));
+    sim.ask(&QuerySpec::new(
+        "n0.default.svc.distributed.local.",
+        Rtype::A,
+    ));
     assert_eq!(asked(&sim), [before[0] + 1, before[1] + 1]);
 }
 
@@ -237,7 +281,10 @@ fn popular_entries_are_prefetched_before_they_expire() {
     assert_eq!(ttls(&reply), vec![9; 8], "answered from the cache at once");
     assert_eq!(asked(&sim), [2, 2], "and fetched again behind it");
     let labels = ["dns://:53", "distributed.local.", ""];
-    assert_eq!(metric(&sim, "coredns_cache_prefetch_total", &labels), Some(1.0));
+    assert_eq!(
+        metric(&sim, "coredns_cache_prefetch_total", &labels),
+        Some(1.0)
+    );
     sim.advance(Duration::from_secs(1));
     assert_eq!(ttls(&sim.ask(&srv)), vec![29; 8], "the refreshed entry");
     assert_eq!(asked(&sim), [2, 2]);
@@ -245,7 +292,10 @@ fn popular_entries_are_prefetched_before_they_expire() {
 
 fn kill_both(sim: &mut Sim) {
     for up in [UPSTREAM_A, UPSTREAM_B] {
-        sim.upstreams.get_mut(&up.parse().unwrap()).unwrap().behaviour = Behaviour::Silent;
+        sim.upstreams
+            .get_mut(&up.parse().unwrap())
+            .unwrap()
+            .behaviour = Behaviour::Silent;
     }
 }
 
@@ -263,10 +313,21 @@ fn serve_stale_immediate_answers_at_once_and_refreshes_behind() {
     assert_eq!(reply.at, sent, "served before anything is asked");
     let reply = reply.parse();
     assert_eq!(reply.answer.len(), 4);
-    assert_eq!(ttls(&reply), vec![0; 8], "CoreDNS's TTL for an expired entry");
-    assert_eq!(asked(&sim), [3, 3], "one refresh went out (two attempts per cluster)");
+    assert_eq!(
+        ttls(&reply),
+        vec![0; 8],
+        "CoreDNS's TTL for an expired entry"
+    );
+    assert_eq!(
+        asked(&sim),
+        [3, 3],
+        "one refresh went out (two attempts per cluster)"
+    );
     let labels = ["dns://:53", "distributed.local.", ""];
-    assert_eq!(metric(&sim, "coredns_cache_served_stale_total", &labels), Some(1.0));
+    assert_eq!(
+        metric(&sim, "coredns_cache_served_stale_total", &labels),
+        Some(1.0)
+    );
     // The refresh failed: the entry stays, and is served again.
     assert_eq!(sim.ask(&srv).answer.len(), 4);
     // Past the serve_stale duration it is gone.
@@ -281,7 +342,11 @@ fn serve_stale_verify_asks_first() {
     sim.ask(&srv);
     sim.advance(Duration::from_secs(40));
     let fresh = sim.ask(&srv);
-    assert_eq!(ttls(&fresh), vec![30; 8], "the source answered: a fresh answer");
+    assert_eq!(
+        ttls(&fresh),
+        vec![30; 8],
+        "the source answered: a fresh answer"
+    );
     assert_eq!(asked(&sim), [2, 2]);
     sim.advance(Duration::from_secs(40));
     kill_both(&mut sim);
@@ -317,7 +382,9 @@ fn loadbalance_shuffles_addresses_from_the_cache_too() {
     // SRV records keep their order (only A, AAAA and MX are shuffled); their additional
     // addresses are shuffled.
     let srv = sim.ask(&QuerySpec::new(SRV_NAME, Rtype::SRV).edns(1232, false));
-    assert!(srv.answer[0].contains("a-demo-service-0") && srv.answer[3].contains("b-demo-service-1"));
+    assert!(
+        srv.answer[0].contains("a-demo-service-0") && srv.answer[3].contains("b-demo-service-1")
+    );
 }
 
 #[test]
@@ -327,15 +394,33 @@ fn metrics_with_coredns_names_and_labels() {
     sim.ask(&srv);
     sim.ask(&srv);
     sim.ask(&srv);
-    sim.ask(&QuerySpec::new("nothing.default.svc.distributed.local.", Rtype::A));
+    sim.ask(&QuerySpec::new(
+        "nothing.default.svc.distributed.local.",
+        Rtype::A,
+    ));
     let base = ["dns://:53", "distributed.local.", ""];
     let kind = |k: &'static str| ["dns://:53", k, "distributed.local.", ""];
-    assert_eq!(metric(&sim, "coredns_cache_requests_total", &base), Some(4.0));
+    assert_eq!(
+        metric(&sim, "coredns_cache_requests_total", &base),
+        Some(4.0)
+    );
     assert_eq!(metric(&sim, "coredns_cache_misses_total", &base), Some(2.0));
-    assert_eq!(metric(&sim, "coredns_cache_hits_total", &kind("success")), Some(2.0));
-    assert_eq!(metric(&sim, "coredns_cache_hits_total", &kind("denial")), Some(0.0));
-    assert_eq!(metric(&sim, "coredns_cache_entries", &kind("success")), Some(1.0));
-    assert_eq!(metric(&sim, "coredns_cache_entries", &kind("denial")), Some(1.0));
+    assert_eq!(
+        metric(&sim, "coredns_cache_hits_total", &kind("success")),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&sim, "coredns_cache_hits_total", &kind("denial")),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&sim, "coredns_cache_entries", &kind("success")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&sim, "coredns_cache_entries", &kind("denial")),
+        Some(1.0)
+    );
     assert_eq!(metric(&sim, "coredns_cache_drops_total", &base), Some(0.0));
     let text = gatherdns_core::metrics::render(sim.gw.metrics());
     for family in [
@@ -348,6 +433,9 @@ fn metrics_with_coredns_names_and_labels() {
         "coredns_cache_served_stale_total",
         "coredns_cache_evictions_total",
     ] {
-        assert!(text.contains(&format!("\n{family}{{")), "{family} in\n{text}");
+        assert!(
+            text.contains(&format!("\n{family}{{")),
+            "{family} in\n{text}"
+        );
     }
 }

@@ -40,10 +40,16 @@ fn a_forward_to_ourselves_is_a_loop() {
         message.contains(" -> :53) detected for zone \".\", see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO "),
         "{message}"
     );
-    let name = message.rsplit("HINFO ").next().unwrap().trim_end_matches('"');
+    let name = message
+        .rsplit("HINFO ")
+        .next()
+        .unwrap()
+        .trim_end_matches('"');
     let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
     assert_eq!(labels.len(), 2, "<random>.<random>.: {name}");
-    assert!(labels.iter().all(|l| l.parse::<u64>().is_ok_and(|n| n < 1 << 62)));
+    assert!(labels
+        .iter()
+        .all(|l| l.parse::<u64>().is_ok_and(|n| n < 1 << 62)));
 }
 
 #[test]
