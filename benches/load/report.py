@@ -20,6 +20,8 @@ TARGETS = {
     "dnsdist": "dnsdist → Knot, UDP",
     "smol": "gatherdns-smol, gathered, UDP",
     "glommio": "gatherdns-glommio, gathered, UDP",
+    "smol-cache": "gatherdns-smol with cache, UDP (hits)",
+    "dnsdist-cache": "dnsdist packet cache → gatherdns-smol, UDP (hits)",
     "knot-tcp": "Knot direct, 50 endpoints, TCP",
     "smol-tcp": "gatherdns-smol, 2×50 gathered, TCP",
     "glommio-tcp": "gatherdns-glommio, 2×50 gathered, TCP",
@@ -172,6 +174,7 @@ def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> t
     else:
         cells += ["—", "—"]
     facts["not_noerror"] = not_noerror
+    facts["cpu"] = ticks / CLOCK_TICKS / completed * 1000 if completed else None
     facts["short"] = full is not None and any(r.response_bytes < full for r in all_runs)
     facts["sent"] = sent
     facts["all_completed"] = sum(r.completed for r in all_runs)
@@ -217,6 +220,10 @@ def main() -> int:
             return f"{facts[a]['qps'] / facts[b]['qps']:.2f}"
         return "—"
 
+    def cpu(target: str) -> str:
+        f = facts.get(target, {})
+        return f"{f['cpu']:.4f}" if f.get("cpu") is not None else "—"
+
     def added(target: str) -> str:
         t, floor = facts.get(target, {}), facts.get("knot", {})
         if "latency" not in t or "latency" not in floor:
@@ -233,6 +240,10 @@ def main() -> int:
         "(each gathered query is two upstream queries; dnsdist's is one)",
         f"- added latency over Knot direct at {k} qps: gatherdns-smol {added('smol')}; "
         f"gatherdns-glommio {added('glommio')}; dnsdist {added('dnsdist')}",
+        f"- cached answers: gatherdns-smol's cache / dnsdist's packet cache qps "
+        f"{ratio('smol-cache', 'dnsdist-cache')}; CPU per 1000 cached answers "
+        f"{cpu('smol-cache')} s vs {cpu('dnsdist-cache')} s (same gathered name; after the "
+        "first query every answer of either comes from memory)",
         f"- gatherdns-glommio / gatherdns-smol qps: UDP {ratio('glommio', 'smol')}, "
         f"TCP 50 endpoints {ratio('glommio-tcp', 'smol-tcp')}",
         "- CPU is the target process only (all its threads), over the saturated runs; "

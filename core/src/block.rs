@@ -6,12 +6,15 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::answer::synthesised_soa_ns;
-use crate::config::{defaults, Gather, Location, Multicluster, ServerBlock};
+use crate::cache::response::ResponseCache;
+use crate::config::{defaults, AnswerOptions, Gather, Location, Multicluster, ServerBlock};
 use crate::distributed_domain::{CompiledCluster, CompiledGather, GatherSet, NameServer, Source};
 use crate::error::ConfigError;
 use crate::hosts::CompiledHosts;
+use crate::loop_detect::LoopCheck;
 use crate::mcs::CompiledMulticluster;
 use crate::multicluster_gw::CompiledMulticlusterGw;
+use crate::policy::CompiledAnswers;
 use crate::routing::Naming;
 use crate::upstream_pool::Pool;
 use crate::wire::Name;
@@ -29,6 +32,8 @@ struct GatherSpec<'a> {
     negative_ttl: u32,
     /// The addresses of the domain's name server.
     ns_ips: &'a [IpAddr],
+    /// gathersrv's answer options (multicluster has none: the union).
+    answers: Option<&'a AnswerOptions>,
     location: &'a Location,
 }
 
@@ -51,14 +56,22 @@ pub(crate) struct Block {
     pub(crate) bufsize: u16,
     /// `prometheus`: the block's queries count in `coredns_dns_*`.
     pub(crate) prometheus: bool,
+    /// `cache`.
+    pub(crate) cache: Option<ResponseCache>,
+    /// `loadbalance`.
+    pub(crate) loadbalance: bool,
+    /// `loop`.
+    pub(crate) loop_check: Option<LoopCheck>,
 }
 
 impl Block {
-    /// Builds the block; its forwards' pools are appended to `pools`.
+    /// Builds the block; its forwards' pools are appended to `pools`. `seed` keys the hash
+    /// tables of what it keeps between queries (its cache, stale parts).
     pub(crate) fn new(
         config: &ServerBlock,
         serial: u32,
         pools: &mut Vec<Pool>,
+        seed: u64,
     ) -> Result<Block, ConfigError> {
         let mut zones = Vec::with_capacity(config.files.len());
         for file in &config.files {
@@ -89,6 +102,18 @@ impl Block {
             errors: config.errors,
             bufsize: config.bufsize,
             prometheus: config.ops.prometheus.is_some(),
+            cache: config
+                .cache
+                .clone()
+                .map(|c| ResponseCache::new(c, seed, config.listen_addrs().first().copied())),
+            loadbalance: config.loadbalance,
+            loop_check: config
+                .loop_check
+                .then(|| {
+                    let zone = config.zones.first()?.clone();
+                    Some(LoopCheck::new(zone, *config.listen_addrs().first()?))
+                })
+                .flatten(),
         };
         // Without `ns_ip`, the name server's addresses are the ones the block is bound to,
         // when they say where it is (as CoreDNS's kubernetes plugin answers `ns.dns.ZONE` with
@@ -108,14 +133,16 @@ impl Block {
         };
         if let Some(g) = config.gathers.first() {
             let ns_ips = or_bound(&g.ns_ip);
-            block.gather = Some(block.compile_gather(&gathersrv_spec(g, &ns_ips), serial)?);
+            block.gather = Some(block.compile_gather(&gathersrv_spec(g, &ns_ips), serial, seed)?);
         }
         if let Some(m) = &config.multicluster {
             let ns_ips = or_bound(&m.ns_ip);
             let sets = m
                 .zones
                 .iter()
-                .map(|zone| block.compile_gather(&multicluster_spec(m, zone, &ns_ips), serial))
+                .map(|zone| {
+                    block.compile_gather(&multicluster_spec(m, zone, &ns_ips), serial, seed)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             block.multicluster = Some(CompiledMulticluster::new(m, sets));
         }
@@ -136,6 +163,7 @@ impl Block {
         &self,
         spec: &GatherSpec<'_>,
         serial: u32,
+        seed: u64,
     ) -> Result<CompiledGather, ConfigError> {
         let directive = spec.directive;
         let mut clusters = Vec::with_capacity(spec.clusters.len());
@@ -159,6 +187,13 @@ impl Block {
             .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
         let name_server = NameServer::new(spec.domain, spec.ns_ips, spec.negative_ttl)
             .map_err(|e| ConfigError::at(spec.location, format!("{directive}: {e}")))?;
+        let answers = match spec.answers {
+            Some(options) => {
+                let prefixes: Vec<&[u8]> = spec.clusters.iter().map(|(_, mark)| *mark).collect();
+                CompiledAnswers::new(options, &prefixes, seed)
+            }
+            None => CompiledAnswers::union(spec.clusters.len()),
+        };
         Ok(CompiledGather {
             naming: spec.naming,
             domain: spec.domain.clone(),
@@ -168,6 +203,7 @@ impl Block {
             soa,
             ns,
             name_server,
+            answers,
         })
     }
 
@@ -176,6 +212,13 @@ impl Block {
         match set {
             GatherSet::Gathersrv => self.gather.as_ref(),
             GatherSet::Multicluster(zone) => self.multicluster.as_ref()?.sets.get(zone),
+        }
+    }
+
+    pub(crate) fn gather_set_mut(&mut self, set: GatherSet) -> Option<&mut CompiledGather> {
+        match set {
+            GatherSet::Gathersrv => self.gather.as_mut(),
+            GatherSet::Multicluster(zone) => self.multicluster.as_mut()?.sets.get_mut(zone),
         }
     }
 
@@ -222,6 +265,7 @@ fn gathersrv_spec<'a>(g: &'a Gather, ns_ips: &'a [IpAddr]) -> GatherSpec<'a> {
         cluster_timeout: g.cluster_timeout,
         negative_ttl: g.negative_ttl,
         ns_ips,
+        answers: Some(&g.answers),
         location: &g.location,
     }
 }
@@ -246,6 +290,7 @@ fn multicluster_spec<'a>(
         cluster_timeout: defaults::CLUSTER_TIMEOUT,
         negative_ttl: defaults::NEGATIVE_TTL,
         ns_ips,
+        answers: None,
         location: &m.location,
     }
 }

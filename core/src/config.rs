@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use crate::wire::{Name, Record};
 
+pub use crate::cache::settings::{
+    cache_defaults, stale_defaults, AnswerOptions, AnswerPolicy, Cache, CacheKind, Prefetch,
+    ServeStale, StaleParts,
+};
+
 /// Where a configuration item came from, for messages.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Location {
@@ -80,6 +85,12 @@ pub struct ServerBlock {
     pub reload: Option<Reload>,
     /// `prometheus`, `health` and `ready`: the HTTP endpoints this block asks for.
     pub ops: Ops,
+    /// `cache`, if given.
+    pub cache: Option<Cache>,
+    /// `loadbalance`: A, AAAA and MX records are shuffled in every positive reply.
+    pub loadbalance: bool,
+    /// `loop`: a probe sent to ourselves at startup stops the server if it comes back.
+    pub loop_check: bool,
     /// Where the block starts.
     pub location: Location,
 }
@@ -100,6 +111,8 @@ pub struct Gather {
     /// `ns_ip`: the addresses of the domain's name server, `ns.dns.DOMAIN` (empty: the
     /// block's specific `bind` addresses).
     pub ns_ip: Vec<IpAddr>,
+    /// `policy`, `srv_priority` and `serve_stale`.
+    pub answers: AnswerOptions,
     /// Where the directive is.
     pub location: Location,
 }

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::answer::Answer;
+use crate::policy::CompiledAnswers;
 use crate::routing::{ClusterNames, Naming};
 use crate::wire::{Name, NameError, Record, Rtype};
 
@@ -41,6 +42,8 @@ pub(crate) struct CompiledGather {
     pub(crate) ns: Record,
     /// The name server the NS names (`ns.dns.DOMAIN`) and its A/AAAA records.
     pub(crate) name_server: NameServer,
+    /// Which clusters' parts a reply holds, SRV priorities, stale parts.
+    pub(crate) answers: CompiledAnswers,
 }
 
 /// The name server a synthesised NS record names: `ns.dns.ZONE`, inside the zone, so the zone

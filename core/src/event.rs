@@ -16,6 +16,15 @@ pub enum Event {
         /// True when it came back.
         healthy: bool,
     },
+    /// The server must stop: the `loop` plugin saw its probe come back (a forwarding loop).
+    /// The driver logs `[FATAL] plugin/PLUGIN: MESSAGE` and exits with status 1, as
+    /// CoreDNS's `log.Fatal` does.
+    Fatal {
+        /// The plugin that stops the server.
+        plugin: &'static str,
+        /// What it found.
+        message: String,
+    },
     /// Something failed while answering (emitted only for server blocks with `errors`).
     Error {
         /// The query it concerns, as `NAME TYPE`.

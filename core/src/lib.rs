@@ -86,6 +86,7 @@
 
 mod answer;
 mod block;
+mod cache;
 pub mod config;
 pub mod corefile;
 mod distributed_domain;
@@ -100,11 +101,14 @@ mod gather;
 mod generation;
 mod hosts;
 mod hosts_file;
+mod loadbalance;
 pub mod loader;
+mod loop_detect;
 mod mcs;
 pub mod metrics;
 mod multicluster_gw;
 mod pending;
+mod policy;
 mod respond;
 mod routing;
 mod tcp_pool;

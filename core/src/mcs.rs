@@ -179,6 +179,7 @@ mod tests {
             soa,
             ns,
             name_server,
+            answers: crate::policy::CompiledAnswers::union(2),
         };
         CompiledMulticluster {
             sets: vec![set],

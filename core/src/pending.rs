@@ -93,6 +93,13 @@ pub(crate) struct Target {
 #[derive(Clone)]
 pub(crate) struct Seeded(u64);
 
+impl Seeded {
+    /// A hasher keyed by `seed`.
+    pub(crate) fn new(seed: u64) -> Seeded {
+        Seeded(seed)
+    }
+}
+
 impl BuildHasher for Seeded {
     type Hasher = Mix;
     fn build_hasher(&self) -> Mix {
@@ -220,6 +227,23 @@ impl Pending {
     /// The socket a UDP attempt leaves from, at random: an off-path spoofer must guess it.
     pub(crate) fn udp_socket(&mut self) -> SocketIndex {
         SocketIndex(self.rng.next_u32() as usize % UPSTREAM_SOCKETS)
+    }
+
+    /// An attempt id for a datagram that is no sub-query (the `loop` probe), never used by
+    /// an attempt.
+    pub(crate) fn fresh_attempt_id(&mut self) -> AttemptId {
+        self.next_attempt += 1;
+        AttemptId(self.next_attempt)
+    }
+
+    /// Lets the parts of query `key` still waiting go on without it: their attempts are no
+    /// longer the query's (they finish for their upstreams' health alone).
+    pub(crate) fn detach_waiting(&mut self, key: u64) {
+        if let Some(q) = self.queries.get_mut(&key) {
+            for part in q.parts.iter_mut().filter(|p| p.outcome.is_none()) {
+                part.attempt = None;
+            }
+        }
     }
 
     /// A fresh random number for upstream selection.

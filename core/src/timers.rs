@@ -26,6 +26,8 @@ pub(crate) enum TimerKey {
     Probe { pool: Ref, upstream: usize },
     /// The idle, stall or query deadline of a pooled upstream TCP connection.
     Connection(ConnId),
+    /// The `loop` probe of a server block: its reply is overdue, or its pause is over.
+    Loop(Ref),
 }
 
 type Entry = (Instant, TimerKey);

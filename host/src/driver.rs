@@ -92,8 +92,9 @@ impl<R: Runtime> Driver<R> {
             driver.open_listener(id, listener);
         }
         R::detach(R::spawn(timer::pump(driver.clone())));
-        // The gateway may already want a timer (health probes): arm it before any input.
-        driver.drain();
+        // The startup checks (the `loop` probe) go out now that the listeners are bound; the
+        // drain that follows also arms the timer the gateway may already want (health probes).
+        driver.handle(|gateway, now| gateway.handle_start(now));
         driver
     }
 
@@ -294,6 +295,10 @@ impl<R: Runtime> Outputs for DriverOutputs<'_, R> {
             self.0.peers.tell(Verdict { upstream, healthy });
         }
         log::log_event(&event);
+        if let Event::Fatal { .. } = event {
+            // CoreDNS's log.Fatal: the line above, then exit status 1.
+            std::process::exit(1);
+        }
     }
 
     fn connection(&mut self, command: ConnectionCommand) {

@@ -21,6 +21,7 @@ pub fn event_line(event: &Event) -> Option<String> {
         Event::UpstreamHealth { upstream, healthy: true } => Some(format!(
             "[INFO] plugin/forward: upstream {upstream} is healthy again"
         )),
+        Event::Fatal { plugin, message } => Some(format!("[FATAL] plugin/{plugin}: {message}")),
     }
 }
 

@@ -3,7 +3,7 @@
 //! zones or misbehave on purpose. Nothing sleeps and nothing touches a socket;
 //! `drive_bounded` fails a test that never goes idle.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -114,6 +114,8 @@ enum Delivery {
     Connected { conn: ConnId, ok: bool },
     /// A message read from a connection.
     OnConnection { conn: ConnId, msg: Bytes },
+    /// A datagram the gateway sent to its own listening address, arriving there.
+    ToListener { client: ClientAddr, msg: Bytes },
 }
 
 /// The way a query reached an upstream, and so the way its reply goes back.
@@ -147,6 +149,11 @@ pub struct Sim {
     pub latency: Duration,
     /// Every upstream TCP connection the gateway asked for.
     pub conns: BTreeMap<ConnId, Conn>,
+    /// Datagrams the gateway sends here reach its own listener as client queries, and its
+    /// replies to them come back from here (the `loop` probe, a forward to ourselves).
+    pub own_address: Option<SocketAddr>,
+    /// Clients that are the gateway itself, through `own_address`.
+    own_clients: BTreeSet<SocketAddr>,
     queue: Vec<Scheduled>,
     seq: u64,
     next_port: u16,
@@ -184,6 +191,8 @@ impl Sim {
             events: Vec::new(),
             latency: Duration::from_millis(1),
             conns: BTreeMap::new(),
+            own_address: None,
+            own_clients: BTreeSet::new(),
             queue: Vec::new(),
             seq: 0,
             next_port: 40000,
@@ -270,17 +279,37 @@ impl Sim {
         got[0].clone()
     }
 
+    /// The server is up: the gateway's startup checks (the `loop` probe) go out.
+    pub fn start(&mut self) {
+        self.gw.handle_start(self.now);
+        self.drain();
+    }
+
     fn drain(&mut self) {
         while let Some(command) = self.gw.poll_connection() {
             self.connection_command(command);
         }
         while let Some(t) = self.gw.poll_transmit() {
             match t.destination {
+                Destination::Client(client) if self.own_clients.contains(&client.remote) => {
+                    let from = self.own_address.expect("own clients come through it");
+                    let msg = t.payload;
+                    // The loop probe's reply: no attempt waits for it, on whatever socket.
+                    let via = SocketIndex(0);
+                    let delivery = Delivery::ToGateway { from, via, msg };
+                    self.schedule(self.latency, false, delivery);
+                }
                 Destination::Client(client) => self.replies.push(ClientReply {
                     client,
                     bytes: t.payload,
                     at: self.now,
                 }),
+                Destination::Upstream { addr, .. } if Some(addr) == self.own_address => {
+                    let client = self.client(ClientTransport::Udp);
+                    self.own_clients.insert(client.remote);
+                    let msg = t.payload;
+                    self.schedule(self.latency, false, Delivery::ToListener { client, msg });
+                }
                 Destination::Upstream {
                     attempt,
                     addr,
@@ -460,6 +489,31 @@ impl Sim {
         }
     }
 
+    /// Delivers everything the network has due at its next delivery time in one input
+    /// batch, as a driver hands a received batch to the gateway, then drains once. Returns
+    /// false when nothing is on its way.
+    pub fn step_together(&mut self) -> bool {
+        let Some(at) = self.queue.iter().map(|d| d.at).min() else {
+            return false;
+        };
+        self.now = self.now.max(at);
+        let mut due: Vec<Scheduled> = Vec::new();
+        let mut index = 0;
+        while index < self.queue.len() {
+            if self.queue[index].at == at {
+                due.push(self.queue.remove(index));
+            } else {
+                index += 1;
+            }
+        }
+        due.sort_by_key(|d| d.seq);
+        for scheduled in due {
+            self.deliver(scheduled.delivery);
+        }
+        self.drain();
+        true
+    }
+
     /// Advances to the next network delivery or gateway deadline and handles it.
     /// Returns false when there is nothing left to do.
     pub fn step(&mut self) -> bool {
@@ -495,6 +549,7 @@ impl Sim {
             Delivery::ToGateway { from, via, msg } => {
                 self.gw.handle_upstream_message(now, from, via, msg)
             }
+            Delivery::ToListener { client, msg } => self.gw.handle_client_message(now, client, msg),
             Delivery::Failure(attempt) => {
                 self.gw
                     .handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)

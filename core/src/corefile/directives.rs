@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::parser::{RawBlock, RawDirective, RawServerBlock, Token};
-use super::{forward, gathersrv, hosts, multicluster, ops, reload};
+use super::{cache, forward, gathersrv, hosts, multicluster, ops, plugins, reload, unserved};
 use crate::config::{defaults, FileZone, Location, ServerBlock};
 use crate::error::ConfigError;
 use crate::loader::Loader;
@@ -28,19 +28,9 @@ pub const SUPPORTED_DIRECTIVES: &[&str] = &[
     "prometheus",
     "health",
     "ready",
-];
-
-/// CoreDNS directives that later work will add: named so the user knows it is not a typo.
-const NOT_YET: &[&str] = &[
     "cache",
     "loadbalance",
-    "debug",
-    "whoami",
-    "cancel",
-    "any",
-    "template",
-    "rewrite",
-    "acl",
+    "loop",
 ];
 
 /// Everything a directive parser may need besides its own tokens.
@@ -51,6 +41,9 @@ pub(crate) struct Context<'a> {
     pub(crate) loader: &'a dyn Loader,
     /// Where accepted-but-suspicious things are reported.
     pub(crate) warnings: &'a mut Vec<String>,
+    /// Directives refused without ending the parse (CoreDNS plugins gatherdns does not
+    /// serve), so that every one of them is reported.
+    pub(crate) refused: &'a mut Vec<ConfigError>,
 }
 
 impl Context<'_> {
@@ -76,6 +69,7 @@ pub(crate) fn server_block(
     port: u16,
     loader: &dyn Loader,
     warnings: &mut Vec<String>,
+    refused: &mut Vec<ConfigError>,
 ) -> Result<ServerBlock, ConfigError> {
     let location = raw.keys.first().map(Token::location).unwrap_or_default();
     let mut block = ServerBlock {
@@ -93,6 +87,9 @@ pub(crate) fn server_block(
         bufsize: defaults::BUFSIZE,
         ops: Default::default(),
         reload: None,
+        cache: None,
+        loadbalance: false,
+        loop_check: false,
         location,
     };
     let zones = block.zones.clone();
@@ -100,6 +97,7 @@ pub(crate) fn server_block(
         zones: &zones,
         loader,
         warnings,
+        refused,
     };
     let mut errors_at: Option<Location> = None;
     for directive in &raw.directives {
@@ -179,19 +177,36 @@ pub(crate) fn server_block(
                 errors_at = Some(name.location());
                 block.errors = true;
             }
-            other if NOT_YET.contains(&other) => {
-                return Err(name.error(format!(
-                    "directive {other:?} is not supported yet (supported here: {})",
-                    SUPPORTED_DIRECTIVES.join(", ")
-                )))
+            "cache" => {
+                let settings = cache::parse(directive, &mut cx)?;
+                once(name, &block.cache.as_ref().map(|c| &c.location))?;
+                block.cache = Some(settings);
             }
-            other => {
-                return Err(name.error(format!(
-                    "unknown directive {other:?} (supported here: {})",
-                    SUPPORTED_DIRECTIVES.join(", ")
-                )))
+            "loadbalance" => {
+                plugins::loadbalance(directive)?;
+                block.loadbalance = true;
             }
+            "loop" => {
+                plugins::loop_check(directive)?;
+                if block.loop_check {
+                    return Err(name.error("loop can be used only once per server block"));
+                }
+                block.loop_check = true;
+            }
+            other => match unserved::refusal(other) {
+                Some(why) => cx.refused.push(name.error(why)),
+                None => {
+                    return Err(name.error(format!(
+                        "unknown directive {other:?} (supported here: {})",
+                        SUPPORTED_DIRECTIVES.join(", ")
+                    )))
+                }
+            },
         }
+    }
+    if !cx.refused.is_empty() {
+        // The checks below would only report what the refused lines leave missing.
+        return Ok(block);
     }
     check_file_zones_reachable(&block, &cx)?;
     gathersrv::check_sources(&block)?;

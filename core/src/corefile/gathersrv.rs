@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
+use super::answers;
 use super::directives::{fqdn, parse_go_duration, Context};
 use super::options::ns_ips;
 use super::parser::{RawDirective, Token};
 use crate::config::{defaults, Cluster, Gather, Location, ServerBlock};
 use crate::error::ConfigError;
 
-const OPTIONS: &str = "timeout, cluster_timeout, negative_ttl, ns_ip";
+const OPTIONS: &str =
+    "timeout, cluster_timeout, negative_ttl, ns_ip, policy, srv_priority, serve_stale";
 
 /// The longest TTL RFC 2181 §8 allows.
 const MAX_TTL: u64 = 0x7fff_ffff;
@@ -52,6 +54,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
     let mut cluster_timeout: Option<(Duration, Location)> = None;
     let mut negative_ttl: Option<(u32, Location)> = None;
     let mut ns_ip: Option<(Vec<std::net::IpAddr>, Location)> = None;
+    let mut answer_options = answers::Pending::default();
     for line in &block.lines {
         let Some((first, rest)) = line.split_first() else {
             continue;
@@ -67,6 +70,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
             "cluster_timeout" => set_once(&mut cluster_timeout, positive_duration(first, rest)?, first)?,
             "negative_ttl" => set_once(&mut negative_ttl, ttl(first, rest)?, first)?,
             "ns_ip" => set_once(&mut ns_ip, ns_ips(first, rest, "gathersrv")?, first)?,
+            option if answers::takes(option) => answers::parse(first, rest, &mut answer_options)?,
             other => {
                 return Err(first.error(format!(
                     "gathersrv: {other:?} is neither an option ({OPTIONS}) nor a cluster domain \
@@ -81,6 +85,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
         ));
     }
     warn_overlapping_prefixes(&clusters, cx);
+    let answers = answers::finish(answer_options, &clusters)?;
 
     let timeout_value = timeout.as_ref().map_or(defaults::TIMEOUT, |(d, _)| *d);
     let cluster_timeout_value = cluster_timeout
@@ -105,6 +110,7 @@ pub(crate) fn parse(directive: &RawDirective, cx: &mut Context<'_>) -> Result<Ga
         cluster_timeout: cluster_timeout_value,
         negative_ttl: negative_ttl.map_or(defaults::NEGATIVE_TTL, |(t, _)| t),
         ns_ip: ns_ip.map(|(ips, _)| ips).unwrap_or_default(),
+        answers,
         location: at.location(),
     })
 }

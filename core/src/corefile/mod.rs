@@ -3,6 +3,8 @@
 //! mistake is a startup error naming the file and line, never a silent ignore.
 
 mod address;
+mod answers;
+mod cache;
 mod directives;
 mod forward;
 mod gathersrv;
@@ -12,8 +14,10 @@ mod multicluster;
 mod ops;
 mod options;
 mod parser;
+mod plugins;
 mod reload;
 mod token;
+mod unserved;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,6 +78,7 @@ pub fn parse_corefile_text(
         )));
     }
     let mut servers = Vec::with_capacity(raw_blocks.len());
+    let mut refused = Vec::new();
     let mut served: BTreeMap<(Name, u16), Location> = BTreeMap::new();
     for raw in raw_blocks {
         let (zones, port) = block_address(&raw.keys, options.default_port)?;
@@ -93,13 +98,17 @@ pub fn parse_corefile_text(
             }
             served.insert((zone.clone(), port), location.clone());
         }
-        servers.push(directives::server_block(
-            raw,
-            zones,
-            port,
-            loader,
-            &mut warnings,
-        )?);
+        match directives::server_block(raw, zones, port, loader, &mut warnings, &mut refused) {
+            Ok(block) => servers.push(block),
+            Err(e) if refused.is_empty() => return Err(e),
+            Err(e) => {
+                refused.push(e);
+                break;
+            }
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ConfigError::several(refused));
     }
     Ok(Config {
         servers,
@@ -137,5 +146,7 @@ fn block_address(
 
 #[cfg(test)]
 mod multicluster_tests;
+#[cfg(test)]
+mod plugin_tests;
 #[cfg(test)]
 mod tests;

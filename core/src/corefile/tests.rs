@@ -267,7 +267,7 @@ fn gathersrv_errors() {
     let cases: &[(&str, &str)] = &[
         ("a.local.", "Corefile:3: gathersrv: cluster \"a.local.\" has no prefix; a cluster line is \"SUFFIX PREFIX\", e.g. \"cluster-a.local. a-\""),
         ("a.local. a- b-", "Corefile:3: gathersrv: a cluster line is \"SUFFIX PREFIX\", e.g. \"cluster-a.local. a-\", but \"b-\" follows the prefix"),
-        ("cluster-a a-", "Corefile:3: gathersrv: \"cluster-a\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"cluster-a.\")"),
+        ("cluster-a a-", "Corefile:3: gathersrv: \"cluster-a\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip, policy, srv_priority, serve_stale) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"cluster-a.\")"),
         ("a.local. \"\"", "Corefile:3: gathersrv: prefix \"\" is empty; each cluster needs a prefix such as \"a-\""),
         ("a.local. a.b", "Corefile:3: gathersrv: prefix \"a.b\" contains a dot; a prefix is the start of one host label, e.g. \"a-\""),
         ("a.local. a*", "Corefile:3: gathersrv: prefix \"a*\" has a character that cannot be in a host label (use letters, digits, '-' and '_')"),
@@ -275,7 +275,7 @@ fn gathersrv_errors() {
         ("x.d.local. a-", "Corefile:3: gathersrv: cluster domain x.d.local. is inside the distributed domain d.local.; cluster domains must lie outside it"),
         ("local. a-", "Corefile:3: gathersrv: cluster domain local. contains the distributed domain d.local.; cluster domains must lie outside it"),
         ("a.local. a-\n b.local. A-", "Corefile:4: gathersrv: prefix \"A-\" is already used by a.local. (at Corefile:3); prefixes are compared without regard to case"),
-        ("a.local. a-\n A.LOCAL b-", "Corefile:4: gathersrv: \"A.LOCAL\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"A.LOCAL.\")"),
+        ("a.local. a-\n A.LOCAL b-", "Corefile:4: gathersrv: \"A.LOCAL\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip, policy, srv_priority, serve_stale) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"A.LOCAL.\")"),
         ("a.local. a-\n A.LOCAL. b-", "Corefile:4: gathersrv: cluster domain a.local. is listed twice (first at Corefile:3)"),
         ("a.local. a-\n x.a.local. b-", "Corefile:4: gathersrv: cluster domains x.a.local. and a.local. (at Corefile:3) are nested; each cluster needs a domain of its own"),
         ("a.local. a-\n timeout 0s", "Corefile:4: gathersrv: timeout must be greater than 0"),
@@ -288,7 +288,7 @@ fn gathersrv_errors() {
         ("a.local. a-\n ns_ip 192.0.2.1 ns.example.", "Corefile:4: gathersrv: ns_ip \"ns.example.\" is not an IP address (e.g. \"192.0.2.53\" or \"2001:db8::53\")"),
         ("a.local. a-\n ns_ip 0.0.0.0", "Corefile:4: gathersrv: ns_ip 0.0.0.0 cannot receive queries; give the unicast address clients reach this server at"),
         ("a.local. a-\n ns_ip ::1\n ns_ip ::2", "Corefile:5: gathersrv: ns_ip is set twice (first at Corefile:4)"),
-        ("a.local. a-\n retries 3", "Corefile:4: gathersrv: \"retries\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"retries.\")"),
+        ("a.local. a-\n retries 3", "Corefile:4: gathersrv: \"retries\" is neither an option (timeout, cluster_timeout, negative_ttl, ns_ip, policy, srv_priority, serve_stale) nor a cluster domain (a cluster line is \"SUFFIX PREFIX\" and SUFFIX must end with a dot, e.g. \"retries.\")"),
     ];
     for (body, expected) in cases {
         assert_eq!(&gathersrv_error(body), expected, "{body}");
@@ -511,17 +511,11 @@ fn bind_log_and_errors() {
 }
 
 #[test]
-fn unknown_and_later_directives() {
+fn unknown_and_unserved_directives() {
     assert_eq!(
         error(". {\n  log\n  errors\n  cahce\n}"),
-        "Corefile:4: unknown directive \"cahce\" (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready)"
+        "Corefile:4: unknown directive \"cahce\" (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready, cache, loadbalance, loop)"
     );
-    for later in ["cache", "loadbalance"] {
-        assert_eq!(
-            error(&format!(". {{\n  {later} 30\n}}")),
-            format!("Corefile:2: directive \"{later}\" is not supported yet (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready)")
-        );
-    }
     assert_eq!(
         SUPPORTED_DIRECTIVES,
         [
@@ -538,7 +532,10 @@ fn unknown_and_later_directives() {
             "reload",
             "prometheus",
             "health",
-            "ready"
+            "ready",
+            "cache",
+            "loadbalance",
+            "loop"
         ]
     );
 }
@@ -758,7 +755,7 @@ fn errors_inside_imported_files_name_that_file() {
         .file("conf/extra/plugins.conf", "log\n\ncahce 30\n");
     assert_eq!(
         parse_corefile(Path::new("conf/Corefile"), &loader, &ParseOptions::default()).map_err(|e| e.to_string()).map(|_| ()),
-        Err("conf/extra/plugins.conf:3: unknown directive \"cahce\" (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready)".into())
+        Err("conf/extra/plugins.conf:3: unknown directive \"cahce\" (supported here: gathersrv, forward, file, hosts, multicluster, multicluster_gw, bind, bufsize, log, errors, reload, prometheus, health, ready, cache, loadbalance, loop)".into())
     );
 }
 

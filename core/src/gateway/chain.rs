@@ -69,6 +69,10 @@ impl Gateway {
     ) {
         if after.is_none() {
             self.observe_gathersrv_request(&client, &query, block);
+            self.observe_loop(&client, &query, block);
+            if self.answer_from_cache(now, started, client, &query, block) {
+                return;
+            }
         }
         for stage in ORDER.into_iter().filter(|s| after.is_none_or(|a| *s > a)) {
             match self.blocks[block].decide(stage, &query) {

@@ -20,6 +20,7 @@ impl Gateway {
     /// What the driver must do with its upstream TCP connections next.
     #[must_use]
     pub fn poll_connection(&mut self) -> Option<ConnectionCommand> {
+        self.settle_decided();
         self.connections.pop_front()
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::cached::Outgoing;
 use super::Gateway;
 use crate::answer::Answer;
 use crate::distributed_domain::{CompiledGather, GatherSet};
@@ -17,6 +18,16 @@ use crate::wire::{ede, ClientQuery, Ede, Rcode, Record, Rtype, EDNS_UDP_SIZE};
 impl Gateway {
     /// Replies to a query with whatever its parts have, and forgets it.
     pub(super) fn finish(&mut self, now: Instant, key: u64) {
+        self.finish_with(now, key, false);
+    }
+
+    /// [`Gateway::finish`]; `early` when a policy decided before every part ended: the
+    /// parts still waiting are not waited for, and their attempts go on for their upstreams'
+    /// health alone.
+    pub(super) fn finish_with(&mut self, now: Instant, key: u64, early: bool) {
+        if early {
+            self.pending.detach_waiting(key);
+        }
         let Some((mut q, attempts)) = self.pending.remove_query(key) else {
             return;
         };
@@ -25,11 +36,15 @@ impl Gateway {
             pool.in_flight = pool.in_flight.saturating_sub(1);
         }
         for part in &mut q.parts {
-            if part.outcome.is_none() {
+            if part.outcome.is_none() && !early {
                 part.outcome = Some(Outcome::TimedOut);
             }
         }
-        self.observe_gathered(&q);
+        let shaped = match q.kind {
+            Kind::Gather { prefixed, set } => self.shape_gathered(now, &mut q, prefixed, set),
+            Kind::Proxy { .. } => Default::default(),
+        };
+        self.observe_gathered(&q, &shaped.stale);
         let block = &self.blocks[q.block];
         match q.kind {
             Kind::Gather { prefixed, set } => {
@@ -40,6 +55,8 @@ impl Gateway {
                 let mut parts: Vec<gather::Part<'_>> = q
                     .parts
                     .iter_mut()
+                    .zip(&shaped.include)
+                    .filter_map(|(p, include)| include.then_some(p))
                     .map(|p| gather::Part {
                         cluster: names[p.cluster].clone(),
                         subname: &p.subname,
@@ -63,6 +80,7 @@ impl Gateway {
                 if !ede.is_empty() && answer.rcode != Rcode::SERVFAIL {
                     self.stats.partial_replies += 1;
                 }
+                let ede = [ede, shaped.ede.into_iter().collect()].concat();
                 let stage = set.stage();
                 self.conclude(
                     now, q.started, q.client, q.query, q.block, stage, answer, &ede,
@@ -106,8 +124,37 @@ impl Gateway {
         self.send_reply(now, started, client, query, block, answer, ede, false);
     }
 
+    /// Sends a reply through the block's `cache` and `loadbalance` (see `cached.rs`).
     #[allow(clippy::too_many_arguments)]
     fn send_reply(
+        &mut self,
+        now: Instant,
+        started: Instant,
+        client: ClientAddr,
+        query: &ClientQuery,
+        block: Option<Ref>,
+        answer: &Answer,
+        ede: &[Ede],
+        ra: bool,
+    ) {
+        let outgoing = match block {
+            Some(b) => self.outgoing(now, &client, query, b, answer, ede, ra),
+            None => Outgoing::Unchanged,
+        };
+        match outgoing {
+            Outgoing::Unchanged => {
+                self.emit_reply(now, started, client, query, block, answer, ede, ra)
+            }
+            Outgoing::Replaced(answer, ede, ra) => {
+                self.emit_reply(now, started, client, query, block, &answer, &ede, ra)
+            }
+            Outgoing::Swallowed => {}
+        }
+    }
+
+    /// Puts a reply on the wire, with its log line and metrics.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_reply(
         &mut self,
         now: Instant,
         started: Instant,

@@ -2,11 +2,14 @@
 //! the `handle_*`/`poll_*` API; starting queries, finishing them, upstream health and upstream
 //! TCP connections live in the submodules.
 
+mod answers;
+mod cached;
 mod chain;
 mod connections;
 mod files;
 mod finish;
 mod health;
+mod loop_check;
 mod observe;
 mod reconfigure;
 mod start;
@@ -71,6 +74,11 @@ pub struct Gateway {
     recorder: crate::metrics::recorder::Recorder,
     /// The server is stopping: new client queries are dropped (see `observe.rs`).
     stopping: bool,
+    /// Gathered queries whose policy decided during the input in progress, and when; they
+    /// are answered at the next `poll_*` (see `answers.rs`).
+    decided: Vec<(u64, Instant)>,
+    /// The cache's counters, which outlive reloads (see `cached.rs`).
+    cache_counters: crate::cache::counters::CacheCounters,
 }
 
 impl Gateway {
@@ -78,16 +86,17 @@ impl Gateway {
     /// generator used for sub-query IDs and upstream choice; the driver takes it from the OS.
     pub fn new(config: Config, seed: [u8; 32]) -> Result<Gateway, ConfigError> {
         let mut pools = Vec::new();
+        let pending = Pending::new(seed);
         let blocks = config
             .servers
             .iter()
-            .map(|b| Block::new(b, 1, &mut pools))
+            .map(|b| Block::new(b, 1, &mut pools, pending.hash_seed.rotate_left(1)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Gateway {
             router: Router::new(&config.servers),
             blocks: Generations::new(blocks),
             pools: Generations::new(pools),
-            pending: Pending::new(seed),
+            pending,
             timers: Timers::default(),
             tcp: TcpPool::new(Limits::default()),
             conn_deadlines: BTreeMap::new(),
@@ -100,6 +109,8 @@ impl Gateway {
             max_inflight: config.max_inflight,
             recorder: Default::default(),
             stopping: false,
+            decided: Vec::new(),
+            cache_counters: Default::default(),
         })
     }
 
@@ -254,6 +265,10 @@ impl Gateway {
             .and_then(|id| self.pending.match_reply(from, id))
             .filter(|id| self.pending.attempts[id].transport == transport);
         let Some(attempt_id) = matched else {
+            let id = (msg.len() >= 2).then(|| u16::from_be_bytes([msg[0], msg[1]]));
+            if id.is_some_and(|id| self.loop_reply(from, id)) {
+                return;
+            }
             self.stats.upstream_unmatched += 1;
             return;
         };
@@ -281,6 +296,11 @@ impl Gateway {
         let Owner::Part { query, part } = attempt.owner else {
             return; // A probe: any well-formed reply means the upstream is alive.
         };
+        if !self.pending.queries.contains_key(&query) {
+            // Its query was answered without it (a policy decided): the reply only counted
+            // for the upstream's health.
+            return;
+        }
         if head.tc && matches!(transport, UpstreamTransport::Udp(_)) {
             self.stats.upstream_tc_retries += 1;
             self.send_attempt(
@@ -335,6 +355,7 @@ impl Gateway {
     /// Fails an attempt that could not be completed; unknown attempts are ignored.
     fn upstream_failure(&mut self, now: Instant, attempt: AttemptId, failure: UpstreamFailure) {
         let Some(a) = self.drop_attempt(attempt) else {
+            self.loop_failure(now, attempt);
             return;
         };
         self.stats.upstream_failures += 1;
@@ -362,9 +383,15 @@ impl Gateway {
                 }
                 TimerKey::Probe { pool, upstream } => self.probe(now, pool, upstream),
                 TimerKey::Connection(conn) => self.connection_timeout(now, at, conn),
+                TimerKey::Loop(block) => self.loop_timer(now, block),
             }
         }
         self.settle_connections(now);
+        let gen = self.blocks.current_gen();
+        let loops: Vec<Ref> = (0..self.blocks.current().len())
+            .map(|index| Ref { gen, index })
+            .filter(|b| self.loop_timer_live(*b))
+            .collect();
         let pending = &self.pending;
         let pools = &self.pools;
         let conns = &self.conn_deadlines;
@@ -375,6 +402,7 @@ impl Gateway {
                 .get(*pool)
                 .is_some_and(|p| p.upstreams[*upstream].down),
             TimerKey::Connection(conn) => conns.get(conn) == Some(&at),
+            TimerKey::Loop(block) => loops.contains(block),
         });
         self.release_retired();
     }
@@ -390,12 +418,14 @@ impl Gateway {
     /// The next message to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.settle_decided();
         self.transmits.pop_front()
     }
 
     /// The next event to log or count.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.settle_decided();
         self.events.pop_front()
     }
 
@@ -403,6 +433,9 @@ impl Gateway {
     /// attempts, health probes and upstream TCP connections alike.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        // Queries a policy decided on are answered by the next `poll_*`; a driver that asks
+        // for the deadline first is woken at once.
+        let decided = self.decided.iter().map(|(_, at)| *at).min();
+        [self.timers.next(), decided].into_iter().flatten().min()
     }
 }

@@ -32,6 +32,7 @@ impl Gateway {
         // the gateway handled an input (a panic is caught outside the gateway).
         s.counter(&families::PANICS, &[], 0);
         self.recorder.snapshot(&mut s);
+        self.cache_counters.snapshot(&mut s);
         let st = &self.stats;
         s.counter(
             &families::FORWARD_MAX_CONCURRENT_REJECTS,
@@ -125,7 +126,7 @@ impl Gateway {
     }
 
     /// The address a listener id stands for (ids outlive reloads; positions do not).
-    fn listener_addr(&self, id: ListenerId) -> Option<SocketAddr> {
+    pub(super) fn listener_addr(&self, id: ListenerId) -> Option<SocketAddr> {
         let ids = self.router.ids();
         let slot = match ids.get(id.0) {
             Some(found) if *found == id => id.0,
@@ -238,9 +239,10 @@ impl Gateway {
         }
     }
 
-    /// A gathered query is finished (every part has its outcome): each part per cluster, and
-    /// gathersrv's sub-request counter.
-    pub(super) fn observe_gathered(&mut self, q: &Query) {
+    /// A gathered query is finished: each part per cluster, and gathersrv's sub-request
+    /// counter. Parts in `stale` did not answer and a kept earlier part stood in; parts
+    /// without an outcome were not waited for (a policy decided first) and are not counted.
+    pub(super) fn observe_gathered(&mut self, q: &Query, stale: &[usize]) {
         let Kind::Gather { set, .. } = q.kind else {
             return;
         };
@@ -248,16 +250,18 @@ impl Gateway {
         let Some(g) = self.blocks[q.block].gather_set(set) else {
             return;
         };
-        for part in &q.parts {
+        for (index, part) in q.parts.iter().enumerate() {
             let Some(cluster) = g.clusters.get(part.cluster) else {
                 continue;
             };
             let (result, code) = match part.outcome {
+                _ if stale.contains(&index) => (PartResult::Stale, 2),
                 Some(Outcome::Answered(_)) => (PartResult::Answered, 0),
                 Some(Outcome::Refused(_)) => (PartResult::Refused, 5),
                 Some(Outcome::Down(_)) => (PartResult::Down, 2),
                 Some(Outcome::Failed(_)) => (PartResult::Failed, 2),
-                Some(Outcome::TimedOut) | None => (PartResult::Timeout, 2),
+                Some(Outcome::TimedOut) => (PartResult::Timeout, 2),
+                None => continue,
             };
             self.recorder
                 .cluster_part(&g.domain, &cluster.suffix, result);

@@ -23,12 +23,14 @@ impl Gateway {
         // new configuration is visible as a new zone version.
         let serial = self.blocks.current_gen() + 1;
         let mut pools = Vec::new();
-        let blocks = config
+        let seed = self.pending.hash_seed.rotate_left(serial % 64);
+        let mut blocks = config
             .servers
             .iter()
-            .map(|b| Block::new(b, serial, &mut pools))
+            .map(|b| Block::new(b, serial, &mut pools, seed))
             .collect::<Result<Vec<_>, _>>()?;
         // Nothing below can fail.
+        self.carry_stale_parts(&mut blocks);
         for pool in &mut pools {
             if let Some(old) = self.pools.current().iter().find(|p| p.from == pool.from) {
                 pool.inherit_health(old);
@@ -49,6 +51,8 @@ impl Gateway {
                 }
             }
         }
+        // CoreDNS starts its plugins again on a reload: so does the loop check.
+        self.handle_start(now);
         self.release_retired();
         Ok(())
     }

@@ -296,6 +296,8 @@ impl Gateway {
         q.waiting -= 1;
         if q.waiting == 0 {
             self.finish(now, key);
+        } else if self.decides_early(key) {
+            self.note_decided(now, key);
         }
     }
 }

@@ -149,6 +149,64 @@ def!(
     "Counter of the number of queries rejected because the concurrent queries were at maximum."
 );
 
+// The cache plugin (`plugin/cache/metrics.go`).
+def!(
+    CACHE_ENTRIES,
+    "coredns_cache_entries",
+    Kind::GaugeSum,
+    ["server", "type", "zones", "view"],
+    "The number of elements in the cache."
+);
+def!(
+    CACHE_REQUESTS,
+    "coredns_cache_requests_total",
+    Kind::Counter,
+    ["server", "zones", "view"],
+    "The count of cache requests."
+);
+def!(
+    CACHE_HITS,
+    "coredns_cache_hits_total",
+    Kind::Counter,
+    ["server", "type", "zones", "view"],
+    "The count of cache hits."
+);
+def!(
+    CACHE_MISSES,
+    "coredns_cache_misses_total",
+    Kind::Counter,
+    ["server", "zones", "view"],
+    "The count of cache misses. Deprecated, derive misses from cache hits/requests counters."
+);
+def!(
+    CACHE_PREFETCH,
+    "coredns_cache_prefetch_total",
+    Kind::Counter,
+    ["server", "zones", "view"],
+    "The number of times the cache has prefetched a cached item."
+);
+def!(
+    CACHE_DROPS,
+    "coredns_cache_drops_total",
+    Kind::Counter,
+    ["server", "zones", "view"],
+    "The number responses that are not cached, because the reply is malformed."
+);
+def!(
+    CACHE_SERVED_STALE,
+    "coredns_cache_served_stale_total",
+    Kind::Counter,
+    ["server", "zones", "view"],
+    "The number of requests served from stale cache entries."
+);
+def!(
+    CACHE_EVICTIONS,
+    "coredns_cache_evictions_total",
+    Kind::Counter,
+    ["server", "type", "zones", "view"],
+    "The count of cache evictions."
+);
+
 // gathersrv.
 def!(
     GATHERSRV_REQUESTS,
@@ -171,7 +229,7 @@ def!(CLUSTER_DURATION, "gatherdns_cluster_request_duration_seconds",
     "Time from the start of a gathered query until a cluster's upstream answered it (retries included).");
 def!(CLUSTER_SUB_QUERIES, "gatherdns_cluster_sub_queries_total", Kind::Counter,
     ["domain", "cluster", "result"],
-    "Parts of gathered queries per cluster and how they ended: answered, timeout, down (skipped at once), refused (max_concurrent) or failed.");
+    "Parts of gathered queries per cluster and how they ended: answered, timeout, down (skipped at once), refused (max_concurrent), failed, or stale (a kept earlier answer stood in).");
 def!(CLUSTER_UP, "gatherdns_cluster_up", Kind::GaugeMax, ["domain", "cluster"],
     "1 while a cluster has an upstream that is not marked down (or is answered from a zone), else 0.");
 def!(

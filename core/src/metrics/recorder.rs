@@ -23,6 +23,7 @@ pub(crate) enum Plugin {
     Multicluster,
     File,
     Forward,
+    Cache,
 }
 
 impl Plugin {
@@ -35,6 +36,7 @@ impl Plugin {
             Plugin::Multicluster => "multicluster",
             Plugin::File => "file",
             Plugin::Forward => "forward",
+            Plugin::Cache => "cache",
         }
     }
 }
@@ -47,9 +49,12 @@ pub(crate) enum PartResult {
     Down,
     Refused,
     Failed,
+    /// The cluster did not answer and its kept earlier part stood in (gathersrv's
+    /// `serve_stale`).
+    Stale,
 }
 
-const PART_RESULTS: [&str; 5] = ["answered", "timeout", "down", "refused", "failed"];
+const PART_RESULTS: [&str; 6] = ["answered", "timeout", "down", "refused", "failed", "stale"];
 
 /// CoreDNS's `monitorType`: the qtypes with a `type` label of their own; the rest is `other`.
 const MONITORED_TYPES: [u16; 18] = [
@@ -97,7 +102,7 @@ impl ZoneSeries {
 
 struct ClusterSeries {
     latency: Histogram,
-    results: [u64; 5],
+    results: [u64; PART_RESULTS.len()],
 }
 
 #[derive(Default)]
@@ -203,7 +208,7 @@ impl Recorder {
         let index = found.unwrap_or_else(|| {
             let series = ClusterSeries {
                 latency: Histogram::new(TIME_BUCKETS),
-                results: [0; 5],
+                results: [0; PART_RESULTS.len()],
             };
             self.clusters
                 .push(((domain.clone(), cluster.clone()), series));

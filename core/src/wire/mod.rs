@@ -1,6 +1,7 @@
 //! The wire boundary: the only module that uses `domain`. Messages are parsed and validated
 //! in full here, so the rest of the core works with checked values and never sees raw bytes.
 
+mod compact;
 mod compress;
 mod name;
 mod query;
@@ -10,6 +11,7 @@ mod reply;
 mod upstream;
 mod zonefile;
 
+pub(crate) use compact::compact;
 pub use domain::base::iana::{Class, Opcode, Rcode, Rtype};
 pub use name::{Name, NameArena, NameError, Relative, Splice, MAX_NAME_LEN};
 pub use query::{ClientQuery, Edns, QueryError};
@@ -45,4 +47,6 @@ pub mod ede {
     pub const NO_REACHABLE_AUTHORITY: u16 = 22;
     /// Network Error.
     pub const NETWORK_ERROR: u16 = 23;
+    /// Stale Answer (RFC 8914 §4.4): data served past its time, from an earlier answer.
+    pub const STALE_ANSWER: u16 = 3;
 }

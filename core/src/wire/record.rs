@@ -182,6 +182,15 @@ impl Record {
         self
     }
 
+    /// An SRV record with `add` added to its priority (saturating); other records unchanged.
+    pub fn with_srv_priority_added(mut self, add: u16) -> Record {
+        if let (Rtype::SRV, Rdata::Named { head, .. }) = (self.rtype, &mut self.data) {
+            let priority = u16::from_be_bytes([head[0], head[1]]).saturating_add(add);
+            head[..2].copy_from_slice(&priority.to_be_bytes());
+        }
+        self
+    }
+
     /// The target of a CNAME record.
     pub fn cname_target(&self) -> Option<Name> {
         match &self.data {

@@ -2,6 +2,7 @@
 //! embedded demo (the server is its own cluster DNS) and against Knot DNS as the clusters'
 //! DNS. Every test runs once per binary in `BINARIES`. One test binary, modules per topic.
 
+mod answers;
 mod cli;
 mod common;
 mod dig;
@@ -14,6 +15,7 @@ mod knot;
 mod multicluster;
 mod musl;
 mod ops;
+mod plugins;
 mod reload;
 mod resilience;
 mod size;

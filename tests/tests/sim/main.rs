@@ -3,12 +3,15 @@
 // Helpers of a test binary are test code: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod answers;
+mod cache;
 mod cname;
 mod deadlines;
 mod fixtures;
 mod gather;
 mod hosts;
 mod hygiene;
+mod loop_check;
 mod metrics;
 mod multicluster;
 mod multicluster_gw;
