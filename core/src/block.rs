@@ -91,12 +91,19 @@ impl Block {
             block.gather = Some(block.compile_gather(&gathersrv_spec(g), serial)?);
         }
         if let Some(m) = &config.multicluster {
-            let sets = m
-                .zones
+            // Gathered from the clusters only when it lists them (else from the API alone).
+            let gathered = if m.clusters.is_empty() {
+                &[][..]
+            } else {
+                &m.zones[..]
+            };
+            let sets = gathered
                 .iter()
                 .map(|zone| block.compile_gather(&multicluster_spec(m, zone), serial))
                 .collect::<Result<Vec<_>, _>>()?;
-            block.multicluster = Some(CompiledMulticluster::new(m, sets));
+            let compiled = CompiledMulticluster::new(m, sets, serial)
+                .map_err(|e| ConfigError::at(&m.location, format!("multicluster: {e}")))?;
+            block.multicluster = Some(compiled);
         }
         if let Some(h) = &config.hosts {
             let hosts = CompiledHosts::new(h, serial)

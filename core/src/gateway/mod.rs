@@ -7,6 +7,7 @@ mod connections;
 mod files;
 mod finish;
 mod health;
+mod kubernetes;
 mod observe;
 mod reconfigure;
 mod start;
@@ -71,6 +72,9 @@ pub struct Gateway {
     recorder: crate::metrics::recorder::Recorder,
     /// The server is stopping: new client queries are dropped (see `observe.rs`).
     stopping: bool,
+    /// The last view of each Kubernetes source, for the blocks of a reload (`kubernetes.rs`).
+    kube_views:
+        BTreeMap<crate::config::KubernetesSource, std::sync::Arc<crate::kube_view::KubernetesView>>,
 }
 
 impl Gateway {
@@ -100,6 +104,7 @@ impl Gateway {
             max_inflight: config.max_inflight,
             recorder: Default::default(),
             stopping: false,
+            kube_views: BTreeMap::new(),
         })
     }
 

@@ -29,6 +29,8 @@ impl Gateway {
             .map(|b| Block::new(b, serial, &mut pools))
             .collect::<Result<Vec<_>, _>>()?;
         // Nothing below can fail.
+        let mut blocks = blocks;
+        self.attach_kubernetes_views(&mut blocks);
         for pool in &mut pools {
             if let Some(old) = self.pools.current().iter().find(|p| p.from == pool.from) {
                 pool.inherit_health(old);

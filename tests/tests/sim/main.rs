@@ -10,6 +10,7 @@ mod hosts;
 mod hygiene;
 mod metrics;
 mod multicluster;
+mod multicluster_api;
 mod multicluster_gw;
 mod reload;
 mod resilience;
