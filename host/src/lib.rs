@@ -12,7 +12,8 @@
 //!   its deadlines;
 //! - beside the executors, on threads of their own: signals and the stop sequence, the HTTP
 //!   side of `prometheus`/`health`/`ready` ([`admin`], `http`), reloads ([`reloader`],
-//!   `reload`), and `process_*` metrics ([`process`]).
+//!   `reload`), `process_*` metrics ([`process`]), and the Kubernetes client of
+//!   `multicluster` (`kubernetes`, behind the `kubernetes` feature).
 
 // The host matches the core's outputs: a new variant must not fall into a wildcard unseen.
 #![warn(clippy::wildcard_enum_match_arm)]
@@ -25,6 +26,11 @@ pub mod drain;
 mod driver;
 mod executors;
 mod http;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
+#[cfg(not(feature = "kubernetes"))]
+#[path = "kubernetes_off.rs"]
+mod kubernetes;
 pub mod loader;
 pub mod log;
 pub mod panics;
