@@ -10,6 +10,7 @@ mod glommio;
 mod hosts;
 mod hygiene;
 mod knot;
+mod kubernetes;
 mod multicluster;
 mod ops;
 mod reload;
