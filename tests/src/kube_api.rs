@@ -4,22 +4,29 @@
 //! DELETED, BOOKMARK, and ERROR with `410 Gone` for a compacted version), label selectors,
 //! and objects shaped as the API returns them ([`service_import`], [`endpoint_slice`]).
 //! Tests change objects while gatherdns watches, drop every watch, compact the history,
-//! and take the server down and up again on the same port.
+//! and take the server down and up again on the same port. Requests must carry the bearer
+//! token [`TOKEN`] (401 otherwise); [`KubeApi::new_tls`] serves HTTPS with a certificate for
+//! 127.0.0.1 from a CA made for the test, as an in-cluster client expects.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{json, Value};
 
 /// ServiceImports: `multicluster.x-k8s.io/v1alpha1`.
 pub const IMPORTS: &str = "/apis/multicluster.x-k8s.io/v1alpha1/serviceimports";
 /// EndpointSlices: `discovery.k8s.io/v1`.
 pub const SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
+
+/// The bearer token every request must carry.
+pub const TOKEN: &str = "test-token";
 
 /// How often an idle watch gets a BOOKMARK.
 const BOOKMARK_EVERY: Duration = Duration::from_millis(300);
@@ -50,6 +57,7 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl Shared {
@@ -95,6 +103,21 @@ impl KubeApi {
 
     /// A server for `port` that is not listening yet (the API is down); [`KubeApi::start`].
     pub fn down(port: u16) -> KubeApi {
+        KubeApi::with_tls(port, None)
+    }
+
+    /// An HTTPS server on a free loopback port, serving, and the PEM of the CA that signed
+    /// its certificate (for 127.0.0.1), as a service account's `ca.crt` holds it.
+    pub fn new_tls() -> (KubeApi, String) {
+        let (config, ca) = tls_config();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test API server");
+        let port = listener.local_addr().expect("addr").port();
+        let mut api = KubeApi::with_tls(port, Some(config));
+        api.serve(listener);
+        (api, ca)
+    }
+
+    fn with_tls(port: u16, tls: Option<Arc<ServerConfig>>) -> KubeApi {
         KubeApi {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -102,6 +125,7 @@ impl KubeApi {
                     ..State::default()
                 }),
                 changed: Condvar::new(),
+                tls,
             }),
             port,
             running: None,
@@ -122,7 +146,7 @@ impl KubeApi {
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n\
              contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n\
-             current-context: test\nusers:\n- name: test\n  user:\n    token: test-token\n",
+             current-context: test\nusers:\n- name: test\n  user:\n    token: {TOKEN}\n",
             self.url()
         )
     }
@@ -337,21 +361,60 @@ fn selected(object: &Value, selector: Option<&String>) -> bool {
     })
 }
 
+/// A connection, plain or TLS; `cut` ends it as a broken connection would.
+trait Conn: Read + Write {
+    fn cut(&mut self);
+}
+
+impl Conn for TcpStream {
+    fn cut(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Conn for StreamOwned<ServerConnection, TcpStream> {
+    fn cut(&mut self) {
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
 fn handle(shared: &Shared, stop: &AtomicBool, stream: TcpStream) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // The headers (bearer token, Accept) are read and not checked.
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
+    match &shared.tls {
+        None => serve_request(shared, stop, stream),
+        Some(config) => {
+            let tls = ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+            serve_request(shared, stop, StreamOwned::new(tls, stream))
         }
     }
-    let line = line.trim().to_string();
+}
+
+/// The request head, up to the blank line.
+fn read_head(conn: &mut impl Read) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        if conn.read(&mut byte)? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn serve_request(shared: &Shared, stop: &AtomicBool, mut out: impl Conn) -> std::io::Result<()> {
+    let head = read_head(&mut out)?;
+    let mut lines = head.lines();
+    let line = lines.next().unwrap_or_default().trim().to_string();
+    let authorized = lines.any(|h| {
+        h.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("authorization") && v.trim() == format!("Bearer {TOKEN}")
+        })
+    });
     shared.lock().requests.push(line.clone());
-    let mut out = stream;
+    if !authorized {
+        return respond(&mut out, 401, &status(401, "Unauthorized", "Unauthorized"));
+    }
     let Some(request) = parse_request(&line) else {
         return respond(
             &mut out,
@@ -384,7 +447,7 @@ fn handle(shared: &Shared, stop: &AtomicBool, stream: TcpStream) -> std::io::Res
 
 fn list(
     shared: &Shared,
-    out: &mut TcpStream,
+    out: &mut impl Conn,
     path: &'static str,
     request: &Request,
 ) -> std::io::Result<()> {
@@ -431,7 +494,7 @@ fn list(
 fn watch(
     shared: &Shared,
     stop: &AtomicBool,
-    out: &mut TcpStream,
+    out: &mut impl Conn,
     path: &'static str,
     request: &Request,
 ) -> std::io::Result<()> {
@@ -490,7 +553,7 @@ fn watch(
         if state.epoch != epoch || stop.load(Ordering::SeqCst) {
             drop(state);
             // Cut, as a restarting API server or a broken connection does: no final chunk.
-            let _ = out.shutdown(Shutdown::Both);
+            out.cut();
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -519,10 +582,11 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
            "message": message, "reason": reason, "code": code})
 }
 
-fn respond(out: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()> {
+fn respond(out: &mut impl Conn, code: u16, body: &Value) -> std::io::Result<()> {
     let text = body.to_string();
     let reason = match code {
         200 => "OK",
+        401 => "Unauthorized",
         404 => "Not Found",
         410 => "Gone",
         _ => "Bad Request",
@@ -535,13 +599,13 @@ fn respond(out: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()> 
     out.flush()
 }
 
-fn chunk(out: &mut TcpStream, event: &Value) -> std::io::Result<()> {
+fn chunk(out: &mut impl Conn, event: &Value) -> std::io::Result<()> {
     let line = format!("{event}\n");
     write!(out, "{:x}\r\n{line}\r\n", line.len())?;
     out.flush()
 }
 
-fn end(out: &mut TcpStream) -> std::io::Result<()> {
+fn end(out: &mut impl Conn) -> std::io::Result<()> {
     out.write_all(b"0\r\n\r\n")?;
     out.flush()
 }
@@ -631,4 +695,36 @@ fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
     }) & 0xffff_ffff_ffff
+}
+
+/// A CA made for the test and a certificate it signed for 127.0.0.1: the server's TLS
+/// configuration and the CA's PEM.
+fn tls_config() -> (Arc<ServerConfig>, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gatherdns test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["kubernetes.default.svc".to_string()]).expect("params");
+    params.subject_alt_names.push(rcgen::SanType::IpAddress(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    ));
+    let cert = params
+        .signed_by(&key, &ca, &ca_key)
+        .expect("server certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("TLS configuration");
+    (Arc::new(config), ca.pem())
 }

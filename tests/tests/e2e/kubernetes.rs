@@ -554,3 +554,53 @@ fn kubernetes_bad_kubeconfig_is_a_startup_error() {
         assert_eq!(out.code(), Some(0), "{out:?}");
     });
 }
+
+/// The plugin README's Corefile (`multicluster clusterset.local`, nothing else: in-cluster),
+/// with a bind to stay on loopback. The server runs as in a pod: `KUBERNETES_SERVICE_HOST`
+/// and `_PORT` point at the test API server over HTTPS, and the service account's token, CA
+/// and namespace are at /var/run/secrets/kubernetes.io/serviceaccount — inside a mount
+/// namespace of the server's own (`unshare`), on a tmpfs over /run, so nothing of the
+/// machine changes.
+#[test]
+fn kubernetes_in_cluster_as_in_the_plugins_readme() {
+    let (api, ca) = KubeApi::new_tls();
+    objects(&api);
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let script = format!(
+        "mount -t tmpfs tmpfs /run && mkdir -p {sa} && cp @DIR@/sa-token {sa}/token && \
+         cp @DIR@/sa-ca.crt {sa}/ca.crt && cp @DIR@/sa-namespace {sa}/namespace && exec \"$@\""
+    );
+    // Root makes mount namespaces; anyone else needs a user namespace mapped to root.
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut wrapper = vec!["unshare", "--mount", "--propagation", "private"];
+    if !root {
+        wrapper.push("--map-root-user");
+    }
+    wrapper.extend(["sh", "-c", &script, "sh"]);
+    for_each_binary(|binary| {
+        let corefile = ".:@PORT0@ {\n    bind 127.0.0.1\n    multicluster clusterset.local\n}\n";
+        let server = ServerBuilder::new(binary, corefile)
+            .file("sa-token", gatherdns_tests::kube_api::TOKEN)
+            .file("sa-ca.crt", &ca)
+            .file("sa-namespace", "gatherdns\n")
+            .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", &api.port().to_string())
+            .wrapped(&wrapper)
+            .start();
+        let s = server.addr();
+        let web = format!("web.default.svc.{Z}");
+        eventually(Duration::from_secs(5), || {
+            let got = answers(s, &web, Rtype::A);
+            (got == vec![format!("{web} 5 A 10.42.0.10")])
+                .then_some(())
+                .ok_or(format!("{got:?}\n{}", server.stdout()))
+        });
+        let db = format!("db.default.svc.{Z}");
+        assert_eq!(answers(s, &db, Rtype::A).len(), 3);
+        // Outside the plugin's zone: no plugin of the block takes the name.
+        assert_eq!(ask_udp(s, "example.org.", Rtype::A).rcode, "REFUSED");
+    });
+}
