@@ -251,3 +251,78 @@ pub fn kubernetes_sources(config: &Config) -> Vec<WatchedSource> {
     }
     sources
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corefile::{parse_corefile_text, ParseOptions};
+    use crate::loader::MemLoader;
+    use std::path::Path;
+
+    #[test]
+    fn sources_are_listed_once_and_watch_slices_if_any_directive_wants_them() {
+        let text = "a.local {\n  multicluster {\n    kubeconfig k.conf\n    noendpoints\n  }\n}\n\
+                    b.local {\n  multicluster {\n    kubeconfig k.conf\n  }\n}\n\
+                    c.local {\n  multicluster\n}\n\
+                    d.local {\n  multicluster {\n    d.cluster. d\n  }\n  forward d.cluster. 10.0.0.1\n}\n";
+        let config = parse_corefile_text(
+            Path::new("Corefile"),
+            text,
+            &MemLoader::new(),
+            &ParseOptions::default(),
+        )
+        .expect("valid");
+        let sources = kubernetes_sources(&config);
+        let shown: Vec<(String, bool, String)> = sources
+            .iter()
+            .map(|s| (s.source.to_string(), s.endpoints, s.location.to_string()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "kubeconfig k.conf".to_string(),
+                    true,
+                    "Corefile:2".to_string()
+                ),
+                ("in-cluster".to_string(), true, "Corefile:13".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_view_keeps_ready_addresses_and_names_endpoints_without_hostnames() {
+        let slice = EndpointSlice {
+            namespace: "NS".into(),
+            name: "s".into(),
+            service: "Db".into(),
+            cluster: "East".into(),
+            ports: Vec::new(),
+            endpoints: vec![
+                Endpoint {
+                    addresses: vec!["fd00::1".parse().expect("ip")],
+                    hostname: None,
+                    ready: true,
+                },
+                Endpoint {
+                    addresses: vec!["10.0.0.2".parse().expect("ip")],
+                    hostname: Some("DB-1".into()),
+                    ready: false,
+                },
+            ],
+        };
+        let source = KubernetesSource {
+            kubeconfig: None,
+            context: None,
+        };
+        let view = KubernetesView::new(source, 9, Vec::new(), Some(vec![slice]));
+        let slices = &view.slices[&("ns".to_string(), "db".to_string())];
+        let names: Vec<(&str, &str)> = slices[0]
+            .addresses
+            .iter()
+            .map(|a| (a.hostname.as_str(), a.cluster.as_str()))
+            .collect();
+        assert_eq!(names, vec![("fd00--1", "east")]);
+        assert!(view.has_endpoints() && view.serial() == 9 && view.import_count() == 0);
+    }
+}
