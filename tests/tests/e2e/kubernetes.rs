@@ -604,3 +604,62 @@ fn kubernetes_in_cluster_as_in_the_plugins_readme() {
         assert_eq!(ask_udp(s, "example.org.", Rtype::A).rcode, "REFUSED");
     });
 }
+
+/// SIGUSR1 with a Corefile that now reads the API: a bad kubeconfig fails the reload and the
+/// old configuration keeps answering; a good one starts the client, and the answers follow.
+#[test]
+fn kubernetes_source_added_by_a_reload() {
+    let api = KubeApi::new();
+    objects(&api);
+    for_each_binary(|binary| {
+        let hosts = "clusterset.local.:@PORT0@ {
+    bind 127.0.0.1
+    hosts {
+        192.0.2.9 web.default.svc.clusterset.local.
+    }
+}
+";
+        let server = ServerBuilder::new(binary, hosts)
+            .file("kubeconfig", &api.kubeconfig())
+            .start();
+        let s = server.addr();
+        let web = format!("web.default.svc.{Z}");
+        assert_eq!(
+            answers(s, &web, Rtype::A),
+            vec![format!("{web} 3600 A 192.0.2.9")]
+        );
+        let corefile = server.dir().join("Corefile");
+        let reload_with = |kubeconfig: &str| {
+            let text = format!(
+                "clusterset.local.:{} {{\n    bind 127.0.0.1\n    multicluster {{\n        kubeconfig {kubeconfig}\n    }}\n}}\n",
+                server.port(0)
+            );
+            let aside = corefile.with_extension("new");
+            std::fs::write(&aside, text).expect("write the Corefile");
+            std::fs::rename(&aside, &corefile).expect("rename it into place");
+            let status = std::process::Command::new("kill")
+                .args(["-USR1", &server.pid().to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        };
+        reload_with("missing.yaml");
+        assert!(
+            server.wait_for_stdout("missing.yaml", Duration::from_secs(10)),
+            "{}",
+            server.stdout()
+        );
+        assert_eq!(
+            answers(s, &web, Rtype::A),
+            vec![format!("{web} 3600 A 192.0.2.9")]
+        );
+        reload_with("kubeconfig");
+        assert!(server.wait_for_stdout("Reloading complete", Duration::from_secs(10)));
+        eventually(Duration::from_secs(5), || {
+            let got = answers(s, &web, Rtype::A);
+            (got == vec![format!("{web} 5 A 10.42.0.10")])
+                .then_some(())
+                .ok_or(format!("{got:?}"))
+        });
+    });
+}
