@@ -84,13 +84,13 @@ impl Hub {
         }
     }
 
-    /// Sets a resource's synced state; true if it changed.
-    fn set_synced(&self, source: &str, resource: &'static str, synced: bool) -> bool {
+    /// Sets a resource's synced state.
+    fn set_synced(&self, source: &str, resource: &'static str, synced: bool) {
         let mut status = lock(&self.status);
-        let entry = status.entry((source.to_string(), resource)).or_default();
-        let changed = entry.synced != synced;
-        entry.synced = synced;
-        changed
+        status
+            .entry((source.to_string(), resource))
+            .or_default()
+            .synced = synced;
     }
 
     fn count_error(&self, source: &str, resource: &'static str) {

@@ -65,14 +65,16 @@ pub(super) async fn run(watched: WatchedSource, client: kube::Client, hub: &'sta
     let mut imports: Store<kube_view::ServiceImport> = None;
     let mut slices: Store<kube_view::EndpointSlice> = None;
     let mut due: Option<Instant> = None;
+    // Whether each resource's last list or watch failed (for the log line of its recovery).
+    let (mut imports_failing, mut slices_failing) = (false, false);
     loop {
         let changed = tokio::select! {
             Some(update) = imports_rx.recv() => {
-                note(hub, &name, IMPORTS, &update, imports.is_some());
+                note(hub, &name, IMPORTS, &update, imports.is_some(), &mut imports_failing);
                 apply(&mut imports, update, |o| objects::key(&o.metadata), objects::import)
             }
             Some(update) = slices_rx.recv(), if watched.endpoints => {
-                note(hub, &name, SLICES, &update, slices.is_some());
+                note(hub, &name, SLICES, &update, slices.is_some(), &mut slices_failing);
                 apply(&mut slices, update, |o| objects::key(&o.metadata), |o| Some(objects::slice(o)))
             }
             () = sleep_until(due), if due.is_some() => {
@@ -132,16 +134,25 @@ fn apply<K, T: PartialEq>(
 }
 
 /// The hub's status of a resource, and the log line of a failure or a recovery.
-fn note<K>(hub: &Hub, source: &str, resource: &'static str, update: &Update<K>, listed: bool) {
+fn note<K>(
+    hub: &Hub,
+    source: &str,
+    resource: &'static str,
+    update: &Update<K>,
+    listed: bool,
+    failing: &mut bool,
+) {
     match update {
         Update::Synced(synced) => {
-            if hub.set_synced(source, resource, *synced) && *synced {
+            hub.set_synced(source, resource, *synced);
+            if *synced && std::mem::take(failing) {
                 log::info(format_args!(
                     "plugin/multicluster: {source}: {resource}: watching the Kubernetes API again"
                 ));
             }
         }
         Update::Failed(why) => {
+            *failing = true;
             hub.count_error(source, resource);
             let keeping = if listed {
                 "answering from the last list"

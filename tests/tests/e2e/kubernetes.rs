@@ -195,6 +195,12 @@ fn kubernetes_answers_as_coredns_multicluster() {
             reply.answer,
             vec![format!("dns-version.{Z} 28800 TXT \"1.1.0\"")]
         );
+        // A start without failures logs none, nor a recovery.
+        assert!(
+            !server.stdout().contains("plugin/multicluster: kubeconfig"),
+            "{}",
+            server.stdout()
+        );
         // Ready, and the metrics say both watches are established.
         let (status, _, body) = get(server.addr_of(1), "/ready");
         assert_eq!((status, body.as_str()), (200, "OK"));
@@ -403,6 +409,10 @@ fn kubernetes_api_down_at_startup_then_up_then_gone() {
                 .ok_or(format!("{got:?}"))
         });
         assert_eq!(get(server.addr_of(1), "/ready").0, 200);
+        assert!(server.wait_for_stdout(
+            "serviceimports: watching the Kubernetes API again",
+            Duration::from_secs(5)
+        ));
         // The API goes away: the last view keeps answering, the metrics and the log say so.
         api.stop();
         assert!(server.wait_for_stdout("answering from the last list", Duration::from_secs(10)));
