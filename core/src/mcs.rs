@@ -1,19 +1,42 @@
-//! What the MCS DNS specification (KEP-1645) adds to gathering, as coredns/multicluster
-//! answers it: the name grammar below the clusterset zone (what is gathered, what is
-//! NXDOMAIN), `dns-version`, the apex SOA and NS, and `noendpoints`.
+//! What the MCS DNS specification (KEP-1645) adds, as coredns/multicluster answers it: the
+//! name grammar below the clusterset zone, `dns-version`, the apex SOA and NS, and
+//! `noendpoints`, over two sources — the Kubernetes API's objects (`mcs_api.rs`) and the
+//! clusters' DNS, gathered — with the API first when a directive has both.
 
-use crate::answer::Answer;
-use crate::config::{Fallthrough, Multicluster};
+use std::sync::Arc;
+
+use crate::answer::{synthesised_soa_ns, Answer};
+use crate::config::{defaults, Fallthrough, KubernetesSource, Multicluster};
 use crate::distributed_domain::CompiledGather;
-use crate::wire::{Name, Rcode, Record, Rtype};
+use crate::kube_view::KubernetesView;
+use crate::wire::{Name, NameError, Rcode, Record, Rtype};
 
 /// The schema version coredns/multicluster reports, and the TTL it gives it.
 const DNS_VERSION: &str = "1.1.0";
 const DNS_VERSION_TTL: u32 = 28800;
 
-/// A `multicluster` directive, compiled: one gathering per zone.
+/// A clusterset zone of a directive, with its synthesised SOA and NS.
+pub(crate) struct McsZone {
+    pub(crate) domain: Name,
+    soa: Record,
+    ns: Record,
+}
+
+/// The Kubernetes API source of a directive: the view in force (none before the first full
+/// list) and the zones' SOA records with its serial.
+pub(crate) struct KubeAnswers {
+    pub(crate) source: KubernetesSource,
+    pub(crate) view: Option<Arc<KubernetesView>>,
+    soas: Vec<Record>,
+}
+
+/// A `multicluster` directive, compiled: its zones, a gathering per zone when it lists
+/// clusters, and its Kubernetes source.
 pub(crate) struct CompiledMulticluster {
+    pub(crate) zones: Vec<McsZone>,
+    /// One per zone, in the order of `zones`; empty without cluster lines.
     pub(crate) sets: Vec<CompiledGather>,
+    pub(crate) kubernetes: Option<KubeAnswers>,
     pub(crate) noendpoints: bool,
     pub(crate) fallthrough: Option<Fallthrough>,
 }
@@ -24,24 +47,74 @@ pub(crate) enum McsStep {
     Answer(Answer),
     /// Gathered from the clusters, through the zone's gathering (index in `sets`).
     Gather(usize),
+    /// The Kubernetes source has not been listed yet: SERVFAIL (this answer) unless
+    /// `fallthrough` hands the name to the next plugin, as coredns/multicluster does.
+    Unsynced(Answer),
 }
 
 impl CompiledMulticluster {
-    pub(crate) fn new(config: &Multicluster, sets: Vec<CompiledGather>) -> CompiledMulticluster {
-        CompiledMulticluster {
+    pub(crate) fn new(
+        config: &Multicluster,
+        sets: Vec<CompiledGather>,
+        serial: u32,
+    ) -> Result<CompiledMulticluster, NameError> {
+        let zones = config
+            .zones
+            .iter()
+            .map(|zone| {
+                let (soa, ns) = synthesised_soa_ns(zone, defaults::NEGATIVE_TTL, serial)?;
+                Ok(McsZone {
+                    domain: zone.clone(),
+                    soa,
+                    ns,
+                })
+            })
+            .collect::<Result<Vec<_>, NameError>>()?;
+        let kubernetes = config.kubernetes.as_ref().map(|source| KubeAnswers {
+            source: source.clone(),
+            view: None,
+            soas: zones.iter().map(|z| z.soa.clone()).collect(),
+        });
+        Ok(CompiledMulticluster {
+            zones,
             sets,
+            kubernetes,
             noendpoints: config.noendpoints,
             fallthrough: config.fallthrough.clone(),
+        })
+    }
+
+    /// Takes a new view of its Kubernetes source (other sources' views are ignored). The
+    /// zones' SOA serial becomes the view's.
+    pub(crate) fn install_view(&mut self, view: &Arc<KubernetesView>) {
+        let Some(k) = self
+            .kubernetes
+            .as_mut()
+            .filter(|k| &k.source == view.source())
+        else {
+            return;
+        };
+        let soas: Result<Vec<Record>, NameError> = self
+            .zones
+            .iter()
+            .map(|z| {
+                synthesised_soa_ns(&z.domain, defaults::NEGATIVE_TTL, view.serial()).map(|r| r.0)
+            })
+            .collect();
+        // The zones were checked when the directive was compiled: the same names fit again.
+        if let Ok(soas) = soas {
+            k.soas = soas;
         }
+        k.view = Some(view.clone());
     }
 
     /// The longest zone holding `name`.
     fn zone_of(&self, name: &Name) -> Option<usize> {
-        self.sets
+        self.zones
             .iter()
             .enumerate()
-            .filter(|(_, g)| name.is_at_or_below(&g.domain))
-            .max_by_key(|(_, g)| g.domain.label_count())
+            .filter(|(_, z)| name.is_at_or_below(&z.domain))
+            .max_by_key(|(_, z)| z.domain.label_count())
             .map(|(i, _)| i)
     }
 
@@ -49,25 +122,30 @@ impl CompiledMulticluster {
         self.zone_of(qname).is_some()
     }
 
+    /// The SOA of negative answers in `zone`: with the API's serial once it has a view.
+    fn soa(&self, zone: usize) -> &Record {
+        match &self.kubernetes {
+            Some(k) if k.view.is_some() => &k.soas[zone],
+            _ => &self.zones[zone].soa,
+        }
+    }
+
     /// Sorts a query by coredns/multicluster's grammar (`svc` below the zone, then the
-    /// namespace, the service, then nothing, `_<port>._<proto>` or `<host>.<cluster-id>`).
-    /// `None` outside the zones.
+    /// namespace, the service, then nothing, `_<port>._<proto>` or `<host>.<cluster-id>`),
+    /// answering from the API's objects first when the directive has them. `None` outside
+    /// the zones.
     pub(crate) fn step(&self, qname: &Name, qtype: Rtype) -> Option<McsStep> {
         let zone = self.zone_of(qname)?;
-        let g = &self.sets[zone];
-        if let Some(answer) = g.own_answer(qname, qtype) {
+        let z = &self.zones[zone];
+        if let Some(answer) = self.sets.get(zone).and_then(|g| g.own_answer(qname, qtype)) {
             // SOA and NS at the apex, the name server `ns.dns.ZONE` and `dns.ZONE`.
             return Some(McsStep::Answer(answer));
         }
-        let labels = qname.labels_below(&g.domain)?;
+        let labels = qname.labels_below(&z.domain)?;
+        let soa = self.soa(zone);
         let is = |l: &[u8], word: &[u8]| l.eq_ignore_ascii_case(word);
-        let negative = |exists| McsStep::Answer(Answer::negative(exists, &g.soa));
-        let gather = || match qtype {
-            Rtype::ANY => McsStep::Answer(rfc8482(qname)),
-            _ => McsStep::Gather(zone),
-        };
-        let step = match labels.as_slice() {
-            [] => McsStep::Answer(apex(g, qname, qtype)),
+        match labels.as_slice() {
+            [] => return Some(McsStep::Answer(apex(z, soa, qname, qtype))),
             [v] if is(v, b"dns-version") => {
                 let txt = Record::txt(qname.clone(), DNS_VERSION_TTL, DNS_VERSION);
                 let records = if qtype == Rtype::TXT {
@@ -75,9 +153,57 @@ impl CompiledMulticluster {
                 } else {
                     Vec::new()
                 };
-                McsStep::Answer(Answer::records_or_nodata(records, &g.soa))
+                return Some(McsStep::Answer(Answer::records_or_nodata(records, soa)));
             }
-            [v] if is(v, b"svc") || is(v, b"pod") => negative(true),
+            [v] if is(v, b"svc") || is(v, b"pod") => {
+                return Some(McsStep::Answer(Answer::negative(true, soa)))
+            }
+            _ => {}
+        }
+        if let Some(k) = &self.kubernetes {
+            // With clusters listed too, `fallthrough` hands what the API does not know (or
+            // everything, before its first list) to them.
+            let to_clusters =
+                !self.sets.is_empty() && self.fallthrough.as_ref().is_some_and(|f| f.covers(qname));
+            match &k.view {
+                None if to_clusters => {}
+                None => {
+                    let mut servfail = Answer::empty(Rcode::SERVFAIL, true);
+                    servfail.authority.push(soa.clone());
+                    return Some(McsStep::Unsynced(servfail));
+                }
+                Some(view) => {
+                    let answer = crate::mcs_api::answer(
+                        view,
+                        &z.domain,
+                        soa,
+                        qname,
+                        qtype,
+                        &labels,
+                        self.noendpoints,
+                    );
+                    if answer.rcode != Rcode::NXDOMAIN || !to_clusters {
+                        return Some(McsStep::Answer(answer));
+                    }
+                }
+            }
+        }
+        Some(self.gather_step(zone, qname, &labels, qtype))
+    }
+
+    /// The gathering source's part of `step`: what is asked of the clusters, and what is
+    /// NXDOMAIN without asking.
+    fn gather_step(&self, zone: usize, qname: &Name, labels: &[&[u8]], qtype: Rtype) -> McsStep {
+        let Some(g) = self.sets.get(zone) else {
+            return McsStep::Answer(Answer::negative(false, &self.zones[zone].soa));
+        };
+        let is = |l: &[u8], word: &[u8]| l.eq_ignore_ascii_case(word);
+        let negative = |exists| McsStep::Answer(Answer::negative(exists, &g.soa));
+        let gather = || match qtype {
+            Rtype::ANY => McsStep::Answer(rfc8482(qname)),
+            _ => McsStep::Gather(zone),
+        };
+        match labels {
             // A namespace or a service: whether it exists is the clusters' to say.
             [_, v] | [_, _, v] if is(v, b"svc") => gather(),
             [_, proto, _, _, v] if is(v, b"svc") && proto.starts_with(b"_") => gather(),
@@ -92,8 +218,7 @@ impl CompiledMulticluster {
             // `<cluster-id>.<svc>.<ns>.svc` (the spec forbids cluster-level names), the
             // unserved `pod` tree, other top labels, and anything deeper.
             _ => negative(false),
-        };
-        Some(step)
+        }
     }
 
     /// `noendpoints` on a gathered answer: SRV records pointing at endpoints, and their
@@ -115,6 +240,14 @@ impl CompiledMulticluster {
             *answer = Answer::negative(false, &g.soa);
         }
     }
+
+    /// The Kubernetes source this directive still waits for, if any.
+    pub(crate) fn unsynced_source(&self) -> Option<&KubernetesSource> {
+        self.kubernetes
+            .as_ref()
+            .filter(|k| k.view.is_none())
+            .map(|k| &k.source)
+    }
 }
 
 /// `<host>.<cluster-id>.<svc>.<ns>.svc.ZONE`.
@@ -125,13 +258,15 @@ fn is_endpoint_name(name: &Name, zone: &Name) -> bool {
     )
 }
 
-/// The zone apex apart from SOA and NS ([`CompiledGather::own_answer`]): NODATA, or
-/// RFC 8482's answer to ANY.
-fn apex(g: &CompiledGather, qname: &Name, qtype: Rtype) -> Answer {
-    match qtype {
-        Rtype::ANY => rfc8482(qname),
-        _ => Answer::negative(true, &g.soa),
-    }
+/// The zone apex: SOA and NS are ours, everything else is NODATA.
+fn apex(z: &McsZone, soa: &Record, qname: &Name, qtype: Rtype) -> Answer {
+    let records = match qtype {
+        Rtype::SOA => vec![soa.with_owner(qname.clone())],
+        Rtype::NS => vec![z.ns.with_owner(qname.clone())],
+        Rtype::ANY => return rfc8482(qname),
+        _ => Vec::new(),
+    };
+    Answer::records_or_nodata(records, soa)
 }
 
 /// RFC 8482's minimal answer to ANY, as gathersrv domains give it.
@@ -169,20 +304,26 @@ mod tests {
         };
         let set = CompiledGather {
             naming: Naming::ClusterLabel,
-            domain: zone,
+            domain: zone.clone(),
             clusters: vec![
                 cluster("cluster-a.local.", "east"),
                 cluster("cluster-b.local.", "west"),
             ],
             timeout: Duration::from_secs(2),
             cluster_timeout: Duration::from_millis(500),
-            soa,
-            ns,
+            soa: soa.clone(),
+            ns: ns.clone(),
             name_server,
             answers: crate::policy::CompiledAnswers::union(2),
         };
         CompiledMulticluster {
+            zones: vec![McsZone {
+                domain: zone,
+                soa,
+                ns,
+            }],
             sets: vec![set],
+            kubernetes: None,
             noendpoints,
             fallthrough: None,
         }
@@ -193,6 +334,7 @@ mod tests {
         match m.step(&n(name), qtype) {
             None => "not ours".into(),
             Some(McsStep::Gather(zone)) => format!("gather {zone}"),
+            Some(McsStep::Unsynced(_)) => "unsynced".into(),
             Some(McsStep::Answer(a)) => {
                 let records: Vec<String> = a.answer.iter().map(ToString::to_string).collect();
                 format!(

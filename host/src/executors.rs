@@ -14,7 +14,7 @@ use gatherdns_core::{Config, Gateway};
 use crate::driver::{Driver, Listener};
 use crate::peers::{self, Peers};
 use crate::runtime::Runtime;
-use crate::{http, reload, watch};
+use crate::{http, kubernetes, reload, watch};
 
 /// How long an executor may take to set up and bind its sockets.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -209,6 +209,7 @@ async fn serve<R: Runtime>(index: usize, config: Config, shared: Shared) {
     shared.go.wait();
     let driver = Driver::start(gateway, listeners, shared.local);
     watch::start(&driver, index == 0);
+    kubernetes::attach(&driver);
     // The tasks run until the process exits (see serve.rs): this takes reloads meanwhile and
     // never completes.
     R::detach(R::spawn(http::serve(driver.clone(), shared.admin)));

@@ -252,6 +252,7 @@ fn respond(route: Route, executors: &Executors, state: &State) -> admin::Respons
             for snapshot in executors.ask(Command::Metrics) {
                 total.merge(&snapshot);
             }
+            crate::kubernetes::add_metrics(&mut total);
             let failures = crate::reload::RELOAD_FAILURES.load(Ordering::Relaxed);
             admin::metrics(total, failures)
         }

@@ -12,7 +12,8 @@
 //!   its deadlines;
 //! - beside the executors, on threads of their own: signals and the stop sequence, the HTTP
 //!   side of `prometheus`/`health`/`ready` ([`admin`], `http`), reloads ([`reload`],
-//!   reading the Corefile again in `reload::reader`), and `process_*` metrics ([`process`]).
+//!   reading the Corefile again in `reload::reader`), `process_*` metrics ([`process`]), and
+//!   the Kubernetes client of `multicluster` (`kubernetes`, behind the `kubernetes` feature).
 
 // The host matches the core's outputs: a new variant must not fall into a wildcard unseen.
 #![warn(clippy::wildcard_enum_match_arm)]
@@ -26,6 +27,11 @@ pub mod drain;
 mod driver;
 mod executors;
 mod http;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
+#[cfg(not(feature = "kubernetes"))]
+#[path = "kubernetes_off.rs"]
+mod kubernetes;
 pub mod loader;
 pub mod log;
 pub mod panics;

@@ -17,7 +17,10 @@ use crate::cli::Cli;
 use crate::executors::{self, Note};
 use crate::log::{self, describe};
 use crate::runtime::Runtime;
-use crate::{admin, http, panics, reload, startup};
+use crate::{admin, http, kubernetes, panics, reload, startup};
+
+/// How long serving waits for the Kubernetes API's first lists (coredns/multicluster's 5 s).
+const KUBERNETES_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The `main` of a binary that serves on runtime `R`.
 pub fn main<R: Runtime>() -> ExitCode {
@@ -35,10 +38,13 @@ fn run<R: Runtime>(cli: &Cli) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .listeners()
         .to_vec();
+    let kubernetes = kubernetes::prepare(&config, cli.validate)?;
     if cli.validate {
         log::info("Corefile OK");
         return Ok(());
     }
+    // Before the executors, so that each joins the Kubernetes views as it starts.
+    kubernetes::follow(kubernetes)?;
     let placements = R::placements(cli)?;
     R::prepare(placements.len())?;
     panics::install_hook();
@@ -51,6 +57,7 @@ fn run<R: Runtime>(cli: &Cli) -> Result<(), String> {
         log::line(startup::banner(&listeners, R::NAME));
     }
     reload::start(cli, &config, pool.reload.clone())?;
+    kubernetes::wait_until_listed(KUBERNETES_WAIT);
     pool.serve();
     // SIGTERM and SIGINT: lameduck, drain, exit (http.rs).
     let stopped = admin.serve_until_stopped(pool.admin.clone(), &inbox);

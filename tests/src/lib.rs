@@ -4,6 +4,7 @@
 
 pub mod dns_client;
 pub mod knot;
+pub mod kube_api;
 pub mod message;
 pub mod netns;
 pub mod server;

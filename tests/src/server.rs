@@ -196,8 +196,11 @@ pub struct ServerBuilder {
     corefile: String,
     files: Vec<(String, String)>,
     args: Vec<String>,
-    /// Environment variables of the server process.
-    envs: Vec<(String, String)>,
+    /// Environment variables set for the server.
+    env: Vec<(String, String)>,
+    /// A program (with its arguments) that runs the binary: it gets the binary's path and
+    /// arguments after its own, and must exec it.
+    wrapper: Vec<String>,
     /// Which port's 127.0.0.1 listener to probe for readiness.
     probe_port: usize,
     /// Where to probe instead, for a server on a fixed address.
@@ -211,7 +214,8 @@ impl ServerBuilder {
             corefile: corefile.to_string(),
             files: Vec::new(),
             args: Vec::new(),
-            envs: Vec::new(),
+            env: Vec::new(),
+            wrapper: Vec::new(),
             probe_port: 0,
             probe_addr: None,
         }
@@ -240,12 +244,6 @@ impl ServerBuilder {
         self
     }
 
-    /// Sets an environment variable of the server process.
-    pub fn env(mut self, name: &str, value: &str) -> Self {
-        self.envs.push((name.to_string(), value.to_string()));
-        self
-    }
-
     /// Probes `addr` for readiness (and makes it [`Server::addr`]) instead of
     /// 127.0.0.1:`@PORT0@`: for a server on a fixed address, such as port 53 in a network
     /// namespace of the test's own.
@@ -257,6 +255,19 @@ impl ServerBuilder {
     /// Adds command-line arguments after `-conf`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Sets an environment variable of the server (`@PORTn@` and `@DIR@` filled in).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Runs the binary through `command` (e.g. a namespace tool and a shell script), which
+    /// gets the binary's path and arguments after its own and must exec it.
+    pub fn wrapped(mut self, command: &[&str]) -> Self {
+        self.wrapper = command.iter().map(|a| a.to_string()).collect();
         self
     }
 
@@ -305,6 +316,8 @@ impl ServerBuilder {
         let texts: Vec<&str> = std::iter::once(self.corefile.as_str())
             .chain(self.files.iter().map(|(_, c)| c.as_str()))
             .chain(self.args.iter().map(String::as_str))
+            .chain(self.env.iter().map(|(_, v)| v.as_str()))
+            .chain(self.wrapper.iter().map(String::as_str))
             .collect();
         (0..10)
             .take_while(|i| texts.iter().any(|t| t.contains(&format!("@PORT{i}@"))))
@@ -328,13 +341,22 @@ impl ServerBuilder {
     }
 
     fn command(&self, dir: &Path, ports: &[u16]) -> Command {
-        let mut command = Command::new(binary(&self.binary));
+        let mut command = match self.wrapper.split_first() {
+            None => Command::new(binary(&self.binary)),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command
+                    .args(args.iter().map(|a| fill(a, dir, ports)))
+                    .arg(binary(&self.binary));
+                command
+            }
+        };
         command
+            .envs(self.env.iter().map(|(k, v)| (k, fill(v, dir, ports))))
             .arg("-conf")
             .arg(dir.join("Corefile"))
             .args(self.args.iter().map(|a| fill(a, dir, ports)))
             .args(self.default_threads())
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

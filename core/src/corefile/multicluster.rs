@@ -1,55 +1,42 @@
-//! `multicluster ZONE… { SUFFIX CLUSTER_ID …; noendpoints; fallthrough }` and
-//! `multicluster_gw ZONE… { gateway_ip IP…; fallthrough }`: coredns/multicluster and
-//! itay-nakash/multicluster_gw without their Kubernetes API source, which gatherdns has not.
+//! `multicluster ZONE… { SUFFIX CLUSTER_ID …; kubeconfig KUBECONFIG [CONTEXT]; noendpoints;
+//! fallthrough }` and `multicluster_gw ZONE… { gateway_ip IP…; fallthrough }`:
+//! coredns/multicluster (from the Kubernetes API, or gathered from the clusters' DNS) and
+//! itay-nakash/multicluster_gw without its Kubernetes controller.
 
 use std::net::IpAddr;
 
 use super::directives::{fqdn, Context};
 use super::options::{fallthrough, flag, ns_ips, own_zones, set_once};
 use super::parser::{RawDirective, Token};
-use crate::config::{Fallthrough, Location, McsCluster, Multicluster, MulticlusterGw, ServerBlock};
+use crate::config::{
+    Fallthrough, KubernetesSource, Location, McsCluster, Multicluster, MulticlusterGw, ServerBlock,
+};
 use crate::error::ConfigError;
 use crate::wire::Name;
 
-/// Why `kubeconfig` is refused, and what to write instead.
-fn kubeconfig_error(at: &Token, directive: &str) -> ConfigError {
-    let instead = if directive == "multicluster" {
-        "gatherdns gathers the answers from each cluster's DNS instead: list the clusters as \
-         \"SUFFIX CLUSTER_ID\" lines (e.g. \"cluster-a.local. cluster-a\") and add \
-         \"forward SUFFIX IP[:PORT]\" for each cluster's DNS"
-    } else {
-        "gatherdns answers every <svc>.<ns> name of the zone with the gateway_ip addresses \
-         instead; remove the kubeconfig line"
-    };
-    at.error(format!(
-        "{directive}: kubeconfig is not supported: the Kubernetes API source (ServiceImports, \
-         EndpointSlices) is not available in gatherdns; {instead}"
-    ))
-}
+const MCS_OPTIONS: &str = "kubeconfig, noendpoints, fallthrough, ns_ip";
 
-/// Parses one `multicluster` directive.
+/// Parses one `multicluster` directive. Its source: the Kubernetes API of `kubeconfig`, or
+/// of the cluster it runs in when the directive lists no cluster (coredns/multicluster's
+/// in-cluster default); the clusters' DNS for the `SUFFIX CLUSTER_ID` lines; both when a
+/// kubeconfig and clusters are given, the API first and `fallthrough` on to the clusters.
 pub(crate) fn parse(
     directive: &RawDirective,
     cx: &mut Context<'_>,
 ) -> Result<Multicluster, ConfigError> {
     let at = &directive.name;
     let zones = own_zones(&directive.args, cx, "multicluster")?;
-    let Some(block) = &directive.block else {
-        return Err(at.error(
-            "multicluster: the cluster list must follow in a block opened on this line, e.g. \
-             \"multicluster clusterset.local. {\" then lines like \"cluster-a.local. cluster-a\"",
-        ));
-    };
     let mut clusters: Vec<(McsCluster, Location)> = Vec::new();
+    let mut kubeconfig: Option<(KubernetesSource, Location)> = None;
     let mut noendpoints: Option<((), Location)> = None;
     let mut fall: Option<(Fallthrough, Location)> = None;
     let mut ns_ip: Option<(Vec<IpAddr>, Location)> = None;
-    for line in &block.lines {
+    for line in directive.block.iter().flat_map(|b| &b.lines) {
         let Some((first, rest)) = line.split_first() else {
             continue;
         };
         match first.text.as_str() {
-            "kubeconfig" => return Err(kubeconfig_error(first, "multicluster")),
+            "kubeconfig" => set_once(&mut kubeconfig, kubeconfig_line(first, rest)?, first, "multicluster")?,
             "noendpoints" => {
                 flag(first, rest, "multicluster")?;
                 set_once(&mut noendpoints, (), first, "multicluster")?;
@@ -62,25 +49,64 @@ pub(crate) fn parse(
             }
             other => {
                 return Err(first.error(format!(
-                    "multicluster: {other:?} is neither an option (noendpoints, fallthrough, ns_ip) nor a cluster \
+                    "multicluster: {other:?} is neither an option ({MCS_OPTIONS}) nor a cluster \
                      domain (a cluster line is \"SUFFIX CLUSTER_ID\" and SUFFIX must end with a dot, e.g. \"{other}.\")"
                 )))
             }
         }
     }
-    if clusters.is_empty() {
-        return Err(at.error(
-            "multicluster: at least one cluster line \"SUFFIX CLUSTER_ID\" is required, e.g. \"cluster-a.local. cluster-a\"",
-        ));
+    let kubernetes = match (kubeconfig, clusters.first()) {
+        (Some((source, _)), _) => Some(source),
+        // No cluster and no kubeconfig: the API of the cluster gatherdns runs in.
+        (None, None) => Some(KubernetesSource {
+            kubeconfig: None,
+            context: None,
+        }),
+        (None, Some(_)) => None,
+    };
+    if let (Some(source), Some((_, first_cluster))) = (&kubernetes, clusters.first()) {
+        if fall.is_none() {
+            return Err(ConfigError::at(
+                first_cluster,
+                format!(
+                    "multicluster: with {source} the answers come from the Kubernetes API, and the cluster \
+                     lines are asked only for names the API does not know: add \"fallthrough\" to the \
+                     block to hand those on to the clusters, or remove the cluster lines"
+                ),
+            ));
+        }
     }
     Ok(Multicluster {
         zones,
         clusters: clusters.into_iter().map(|(c, _)| c).collect(),
+        kubernetes,
         noendpoints: noendpoints.is_some(),
         fallthrough: fall.map(|(f, _)| f),
         ns_ip: ns_ip.map(|(ips, _)| ips).unwrap_or_default(),
         location: at.location(),
     })
+}
+
+/// `kubeconfig KUBECONFIG [CONTEXT]`; the path is taken from the Corefile's directory.
+fn kubeconfig_line(first: &Token, rest: &[Token]) -> Result<KubernetesSource, ConfigError> {
+    match rest {
+        [path] => Ok(KubernetesSource {
+            kubeconfig: Some(path.base_dir().join(&path.text)),
+            context: None,
+        }),
+        [path, context] => Ok(KubernetesSource {
+            kubeconfig: Some(path.base_dir().join(&path.text)),
+            context: Some(context.text.clone()),
+        }),
+        [] => Err(first.error(
+            "multicluster: kubeconfig expects KUBECONFIG [CONTEXT], e.g. \"kubeconfig /etc/gatherdns/kubeconfig\" \
+             (without it, the API of the cluster gatherdns runs in is used)",
+        )),
+        [_, _, extra, ..] => Err(extra.error(format!(
+            "multicluster: kubeconfig expects KUBECONFIG [CONTEXT], but {:?} follows the context",
+            extra.text
+        ))),
+    }
 }
 
 /// `SUFFIX CLUSTER_ID`, checked on its own and against the zones and earlier clusters.
@@ -186,7 +212,13 @@ pub(crate) fn parse_multicluster_gw(
             continue;
         };
         match first.text.as_str() {
-            "kubeconfig" => return Err(kubeconfig_error(first, "multicluster_gw")),
+            "kubeconfig" => {
+                return Err(first.error(
+                    "multicluster_gw: kubeconfig is not supported: gatherdns answers every <svc>.<ns> name of \
+                     the zone with the gateway_ip addresses, without a ServiceImport list; remove the kubeconfig \
+                     line (ServiceImports from the Kubernetes API are multicluster's source)",
+                ))
+            }
             "gateway_ip" => set_once(
                 &mut ips,
                 gateway_ips(first, rest)?,

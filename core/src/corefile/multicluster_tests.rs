@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{Config, Fallthrough, HostEntry, McsCluster};
+use crate::config::{Config, Fallthrough, HostEntry, KubernetesSource, McsCluster};
 use crate::loader::MemLoader;
 
 fn parse_with(loader: &MemLoader, text: &str) -> Result<Config, String> {
@@ -85,21 +85,61 @@ fn multicluster_zones_default_to_the_block_and_clusters_may_be_files() {
 }
 
 #[test]
+fn multicluster_reads_the_kubernetes_api_without_clusters_or_with_kubeconfig() {
+    // The plugin's README: no block, no cluster: the API of the cluster it runs in.
+    let config =
+        parse_with(&MemLoader::new(), ". {\n  multicluster clusterset.local\n}").expect("valid");
+    let m = config.servers[0]
+        .multicluster
+        .as_ref()
+        .expect("multicluster");
+    assert_eq!(m.zones, vec![name("clusterset.local.")]);
+    assert!(m.clusters.is_empty());
+    assert_eq!(
+        m.kubernetes,
+        Some(KubernetesSource {
+            kubeconfig: None,
+            context: None
+        })
+    );
+    // kubeconfig, relative to the Corefile, with a context; clusters behind fallthrough.
+    let text = "clusterset.local {\n  multicluster {\n    kubeconfig kube/config east\n    noendpoints\n    \
+                cluster-a.local. a\n    fallthrough\n  }\n  forward cluster-a.local. 10.8.0.1\n}";
+    let config = parse_with(&MemLoader::new(), text).expect("valid");
+    let m = config.servers[0]
+        .multicluster
+        .as_ref()
+        .expect("multicluster");
+    assert_eq!(
+        m.kubernetes,
+        Some(KubernetesSource {
+            kubeconfig: Some("kube/config".into()),
+            context: Some("east".into())
+        })
+    );
+    assert_eq!(m.clusters.len(), 1);
+    assert!(m.noendpoints && m.fallthrough.is_some());
+    // Cluster lines alone: gathered, no API.
+    let config = parse_with(&MemLoader::new(), MCS).expect("valid");
+    assert_eq!(
+        config.servers[0]
+            .multicluster
+            .as_ref()
+            .expect("mc")
+            .kubernetes,
+        None
+    );
+}
+
+#[test]
 fn multicluster_errors() {
     let block = |body: &str| {
         format!("clusterset.local. {{\n  multicluster {{\n{body}\n  }}\n  forward . 10.0.0.1\n}}")
     };
     let cases = [
         (
-            block("    kubeconfig /etc/kube.conf"),
-            "Corefile:3: multicluster: kubeconfig is not supported: the Kubernetes API source (ServiceImports, \
-             EndpointSlices) is not available in gatherdns; gatherdns gathers the answers from each cluster's DNS \
-             instead: list the clusters as \"SUFFIX CLUSTER_ID\" lines (e.g. \"cluster-a.local. cluster-a\") and \
-             add \"forward SUFFIX IP[:PORT]\" for each cluster's DNS",
-        ),
-        (
             block("    cluster-a.local. a\n    noendpoint"),
-            "Corefile:4: multicluster: \"noendpoint\" is neither an option (noendpoints, fallthrough, ns_ip) nor a cluster \
+            "Corefile:4: multicluster: \"noendpoint\" is neither an option (kubeconfig, noendpoints, fallthrough, ns_ip) nor a cluster \
              domain (a cluster line is \"SUFFIX CLUSTER_ID\" and SUFFIX must end with a dot, e.g. \"noendpoint.\")",
         ),
         (
@@ -128,11 +168,6 @@ fn multicluster_errors() {
              overlap; cluster domains must lie outside it",
         ),
         (
-            block("    noendpoints"),
-            "Corefile:2: multicluster: at least one cluster line \"SUFFIX CLUSTER_ID\" is required, e.g. \
-             \"cluster-a.local. cluster-a\"",
-        ),
-        (
             block("    cluster-a.local. a\n    noendpoints\n    noendpoints"),
             "Corefile:5: multicluster: noendpoints is set twice (first at Corefile:4)",
         ),
@@ -146,14 +181,34 @@ fn multicluster_errors() {
              so no query for it would reach multicluster; use the block's zone or a name below it",
         ),
         (
-            "clusterset.local. {\n  multicluster\n}".into(),
-            "Corefile:2: multicluster: the cluster list must follow in a block opened on this line, e.g. \
-             \"multicluster clusterset.local. {\" then lines like \"cluster-a.local. cluster-a\"",
-        ),
-        (
             "clusterset.local. {\n  multicluster {\n    c.local. c\n  }\n}".into(),
             "Corefile:2: multicluster: nothing in this server block answers for cluster c.local.; add \
              \"forward c.local. IP[:PORT]\" (the cluster's DNS) or a file zone for it",
+        ),
+        (
+            block("    kubeconfig"),
+            "Corefile:3: multicluster: kubeconfig expects KUBECONFIG [CONTEXT], e.g. \"kubeconfig \
+             /etc/gatherdns/kubeconfig\" (without it, the API of the cluster gatherdns runs in is used)",
+        ),
+        (
+            block("    kubeconfig a.conf ctx extra"),
+            "Corefile:3: multicluster: kubeconfig expects KUBECONFIG [CONTEXT], but \"extra\" follows the context",
+        ),
+        (
+            block("    kubeconfig a.conf\n    kubeconfig b.conf"),
+            "Corefile:4: multicluster: kubeconfig is set twice (first at Corefile:3)",
+        ),
+        (
+            block("    kubeconfig a.conf\n    cluster-a.local. a"),
+            "Corefile:4: multicluster: with kubeconfig a.conf the answers come from the Kubernetes API, and \
+             the cluster lines are asked only for names the API does not know: add \"fallthrough\" to the \
+             block to hand those on to the clusters, or remove the cluster lines",
+        ),
+        (
+            block("    kubeconf a.conf"),
+            "Corefile:3: multicluster: \"kubeconf\" is neither an option (kubeconfig, noendpoints, fallthrough, ns_ip) \
+             nor a cluster domain (a cluster line is \"SUFFIX CLUSTER_ID\" and SUFFIX must end with a dot, e.g. \
+             \"kubeconf.\")",
         ),
         (
             format!("{}\n", MCS.replace("  forward cluster-b", "  multicluster {\n    c.local. c\n  }\n  forward cluster-b")),
@@ -197,9 +252,9 @@ fn multicluster_gw_errors() {
         (gw("    gateway_ip 10.0.0.1\n    gatewayip 10.0.0.2"), "Corefile:4: multicluster_gw: unknown option \"gatewayip\" (supported: gateway_ip, fallthrough)"),
         (
             gw("    kubeconfig kube.conf\n    gateway_ip 10.0.0.1"),
-            "Corefile:3: multicluster_gw: kubeconfig is not supported: the Kubernetes API source (ServiceImports, \
-             EndpointSlices) is not available in gatherdns; gatherdns answers every <svc>.<ns> name of the zone with \
-             the gateway_ip addresses instead; remove the kubeconfig line",
+            "Corefile:3: multicluster_gw: kubeconfig is not supported: gatherdns answers every <svc>.<ns> name of \
+             the zone with the gateway_ip addresses, without a ServiceImport list; remove the kubeconfig line \
+             (ServiceImports from the Kubernetes API are multicluster's source)",
         ),
         (gw("    gateway_ip 10.0.0.1\n    fallthrough\n    fallthrough"), "Corefile:5: multicluster_gw: fallthrough is set twice (first at Corefile:4)"),
         (gw("    gateway_ip 10.0.0.1\n    fallthrough not..valid"), "Corefile:4: multicluster_gw: \"not..valid\" is not a valid zone: `not..valid` is not a valid domain name: empty label"),

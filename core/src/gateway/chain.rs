@@ -115,11 +115,7 @@ impl Gateway {
         ede: &[Ede],
     ) {
         let b = &self.blocks[block];
-        let falls = answer.rcode == Rcode::NXDOMAIN
-            && b.fallthrough(stage).is_some_and(|f| f.covers(&query.qname))
-            && ORDER
-                .iter()
-                .any(|s| *s > stage && b.takes(*s, &query.qname, query.qtype));
+        let falls = answer.rcode == Rcode::NXDOMAIN && b.hands_on(stage, &query.qname, query.qtype);
         if falls {
             self.route(now, started, client, query, block, Some(stage));
         } else {
@@ -153,6 +149,15 @@ impl Block {
                 None => Decision::Pass,
                 Some(McsStep::Answer(answer)) => Decision::Reply(answer),
                 Some(McsStep::Gather(zone)) => Decision::Gather(GatherSet::Multicluster(zone)),
+                // Before the first list of its Kubernetes source: SERVFAIL, unless the name
+                // falls through (coredns/multicluster hands it on without checking the sync).
+                Some(McsStep::Unsynced(servfail)) => {
+                    if self.hands_on(stage, qname, qtype) {
+                        Decision::Pass
+                    } else {
+                        Decision::Reply(servfail)
+                    }
+                }
             },
             Stage::File => self.zone_for(qname).map_or(Decision::Pass, |z| {
                 Decision::Reply(self.zones[z].lookup(qname, qtype))
@@ -179,6 +184,14 @@ impl Block {
             Stage::File => self.zone_for(qname).is_some(),
             Stage::Forward => self.forward_for(qname).is_some(),
         }
+    }
+
+    /// True if the handler's `fallthrough` covers the name and a later handler takes it.
+    fn hands_on(&self, stage: Stage, qname: &Name, qtype: Rtype) -> bool {
+        self.fallthrough(stage).is_some_and(|f| f.covers(qname))
+            && ORDER
+                .iter()
+                .any(|s| *s > stage && self.takes(*s, qname, qtype))
     }
 
     fn fallthrough(&self, stage: Stage) -> Option<&Fallthrough> {

@@ -9,6 +9,7 @@ mod connections;
 mod files;
 mod finish;
 mod health;
+mod kubernetes;
 mod loop_check;
 mod observe;
 mod reconfigure;
@@ -79,6 +80,9 @@ pub struct Gateway {
     decided: Vec<(u64, Instant)>,
     /// The cache's counters, which outlive reloads (see `cached.rs`).
     cache_counters: crate::cache::counters::CacheCounters,
+    /// The last view of each Kubernetes source, for the blocks of a reload (`kubernetes.rs`).
+    kube_views:
+        BTreeMap<crate::config::KubernetesSource, std::sync::Arc<crate::kube_view::KubernetesView>>,
 }
 
 impl Gateway {
@@ -111,6 +115,7 @@ impl Gateway {
             stopping: false,
             decided: Vec::new(),
             cache_counters: Default::default(),
+            kube_views: BTreeMap::new(),
         })
     }
 

@@ -83,7 +83,8 @@ impl Gateway {
 
     /// What keeps this gateway from being ready (empty when ready): every upstream of the
     /// configuration in force must have answered or failed once — a query, a health check or
-    /// a readiness probe ([`Gateway::probe_upstreams`]).
+    /// a readiness probe ([`Gateway::probe_upstreams`]) — and every Kubernetes source must
+    /// have been listed once.
     pub fn not_ready(&self) -> Vec<String> {
         let mut waiting: Vec<SocketAddr> = Vec::new();
         for upstream in self.pools.current().iter().flat_map(|p| &p.upstreams) {
@@ -91,10 +92,12 @@ impl Gateway {
                 waiting.push(upstream.addr);
             }
         }
-        waiting
+        let mut missing: Vec<String> = waiting
             .into_iter()
             .map(|addr| format!("forward: upstream {addr} not tried yet"))
-            .collect()
+            .collect();
+        missing.extend(self.kubernetes_not_ready());
+        missing
     }
 
     /// Sends one probe (`health_check`'s question) to every upstream of the configuration in

@@ -30,6 +30,7 @@ impl Gateway {
             .map(|b| Block::new(b, serial, &mut pools, seed))
             .collect::<Result<Vec<_>, _>>()?;
         // Nothing below can fail.
+        self.attach_kubernetes_views(&mut blocks);
         self.carry_stale_parts(&mut blocks);
         for pool in &mut pools {
             if let Some(old) = self.pools.current().iter().find(|p| p.from == pool.from) {

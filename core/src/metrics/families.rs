@@ -348,3 +348,20 @@ def!(
     [],
     "Number of OS threads in the process."
 );
+
+// The Kubernetes API source of `multicluster`, per source (`in-cluster`, `kubeconfig PATH`)
+// and resource (`serviceimports`, `endpointslices`); added once per process by the host.
+def!(
+    KUBERNETES_SYNCED,
+    "gatherdns_kubernetes_synced",
+    Kind::GaugeMax,
+    ["source", "resource"],
+    "1 while the watch of a resource is established and the answers follow it; 0 before its first list and while the API cannot be reached (the last list still answers)."
+);
+def!(
+    KUBERNETES_ERRORS,
+    "gatherdns_kubernetes_errors_total",
+    Kind::Counter,
+    ["source", "resource"],
+    "Failed lists and watches of a resource, and watches that ended in an error."
+);

@@ -24,7 +24,7 @@ use crate::cli::Cli;
 use crate::driver::{Driver, Listener};
 use crate::log::{describe, line, warning};
 use crate::runtime::Runtime;
-use crate::watch;
+use crate::{kubernetes, watch};
 
 /// Reloads that failed since the start: `coredns_reload_failed_total`.
 pub(crate) static RELOAD_FAILURES: AtomicU64 = AtomicU64::new(0);
@@ -198,14 +198,17 @@ impl Control {
         RELOAD_FAILURES.store(self.reloader.failures(), Ordering::Relaxed);
     }
 
-    /// Checks `config` by building a gateway of it (it never serves), then prepares and
-    /// commits it on every executor, or aborts everywhere if one cannot bind.
+    /// Checks `config` by building a gateway of it (it never serves) and the client
+    /// configurations of its Kubernetes sources, then prepares and commits it on every
+    /// executor, or aborts everywhere if one cannot bind; then follows its Kubernetes sources.
     fn install(&self, config: Config) -> Result<(), String> {
         Gateway::new(config.clone(), [0; 32]).map_err(|e| e.to_string())?;
+        let kubernetes = kubernetes::prepare(&config, false)?;
         let prepared = self.ask(|reply| Command::Prepare(Box::new(config.clone()), reply));
         let commit = prepared.is_ok();
         let finished = self.ask(|reply| Command::Finish(commit, reply));
-        prepared.and(finished)
+        prepared.and(finished)?;
+        kubernetes::follow(kubernetes)
     }
 
     /// Sends a command to every executor and waits for every answer; the first error wins.

@@ -12,6 +12,7 @@ mod glommio;
 mod hosts;
 mod hygiene;
 mod knot;
+mod kubernetes;
 mod multicluster;
 mod musl;
 mod ops;

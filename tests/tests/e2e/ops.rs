@@ -59,7 +59,7 @@ fn black_hole() -> (UdpSocket, String) {
 }
 
 /// `GET path` over HTTP/1.1: status, headers (lower-case names) and body.
-fn get(addr: SocketAddr, path: &str) -> (u16, BTreeMap<String, String>, String) {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> (u16, BTreeMap<String, String>, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

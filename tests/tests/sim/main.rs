@@ -14,6 +14,7 @@ mod hygiene;
 mod loop_check;
 mod metrics;
 mod multicluster;
+mod multicluster_api;
 mod multicluster_gw;
 mod name_server;
 mod recursion;
