@@ -24,7 +24,10 @@ TARGETS = {
     "knot-tcp": "Knot direct, 50 endpoints, TCP",
     "smol-tcp": "gatherdns-smol, 2×50 gathered, TCP",
     "glommio-tcp": "gatherdns-glommio, 2×50 gathered, TCP",
+    "smol-pin": "gatherdns-smol on one CPU (taskset), gathered, UDP",
+    "glommio-pin": "gatherdns-glommio on one CPU (-cpus), gathered, UDP",
 }
+PINNED = ("smol-pin", "glommio-pin")
 
 # The clusters phase: binary -> label, and the cluster counts; targets are "smol-c4" etc.
 BINARIES = {"smol": "gatherdns-smol", "glommio": "gatherdns-glommio"}
@@ -41,6 +44,8 @@ def phase_of(target: str) -> str:
     """The phase of a target's saturation runs, as runs.tsv names it."""
     if target.endswith("-tcp"):
         return "tcp"
+    if target in PINNED:
+        return "pinned"
     if target in CLUSTERED:
         return "clusters"
     return "sat"
@@ -61,6 +66,7 @@ class Run:
     avg_latency: float = 0.0  # seconds
     stddev: float = 0.0
     latencies: list[float] = field(default_factory=list)  # from -v, seconds
+    run_time: float = 0.0  # seconds
     cpu_ticks: int = 0
     rss_kb_after: int = 0
 
@@ -88,6 +94,8 @@ def parse_dnsperf(path: Path) -> Run:
                     run.rcodes[code] = int(count)
             elif m := re.match(r"\s+Average packet size:.*response (\d+)", line):
                 run.response_bytes = int(m[1])
+            elif m := re.match(r"\s+Run time \(s\):\s+([\d.]+)", line):
+                run.run_time = float(m[1])
             elif m := re.match(r"\s+Queries per second:\s+([\d.]+)", line):
                 run.qps = float(m[1])
             elif m := re.match(r"\s+Average Latency \(s\):\s+([\d.]+)", line):
@@ -165,6 +173,10 @@ def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> t
         "completed": completed,
         "cpu_us": ticks / CLOCK_TICKS / completed * 1e6 if completed else None,
         "lost": sum(r.lost for r in sat),
+        # The share of one CPU the process used while dnsperf ran (median of the runs).
+        "busy": statistics.median(r.cpu_ticks / CLOCK_TICKS / r.run_time for r in sat)
+        if sat and all(r.run_time for r in sat)
+        else None,
     }
     if fixed:
         f = fixed[0]
@@ -314,6 +326,26 @@ def main() -> int:
         "Knot's work for gathered queries is not in it. Figures are ratios on this machine "
         "at this moment, not promises.",
     ]
+    pinned = cond.get("pinned phase", "skipped")
+    if not pinned.startswith("skipped"):
+        busy = [facts.get(t, {}).get("busy") for t in PINNED]
+        busy_text = ", ".join(
+            f"{BINARIES[t.removesuffix('-pin')]} {b:.0%}" for t, b in zip(PINNED, busy) if b
+        )
+        waiting = any(b is not None and b < 0.9 for b in busy)
+        lines.append(
+            f"- pinned to one CPU ({pinned}): gatherdns-glommio / gatherdns-smol qps "
+            f"{ratio('glommio-pin', 'smol-pin')} (goal ≥ 1.1); share of its CPU each used: "
+            f"{busy_text or '—'}"
+            + (
+                " (below 90%: the other CPU(s), Knot and dnsperf, set the pace, not the "
+                "binary, and the ratio says little about the binaries)"
+                if waiting
+                else ""
+            )
+        )
+    else:
+        lines.append(f"- pinned to one CPU: {pinned}")
     clusters = cond.get("clusters phase", "skipped")
     if not clusters.startswith("skipped"):
         lines += clusters_table(facts)
@@ -332,7 +364,9 @@ def main() -> int:
             problems.append(short)
         elif f["short"]:
             warnings.append(short)
-    required = list(TARGETS)
+    required = [t for t in TARGETS if t not in PINNED]
+    if not pinned.startswith("skipped"):
+        required += PINNED
     if not clusters.startswith("skipped"):
         required += CLUSTERED
         for target in CLUSTERED:
