@@ -1,7 +1,8 @@
 """The load benchmark's table: reads the results directory that benches/load/run filled
 (conditions.tsv, runs.tsv, memory.tsv and the raw dnsperf outputs) and prints one markdown
-table plus the ratios. Exits 1 if a target answered nothing, or, with --strict (smoke mode),
-if any reply was not NOERROR."""
+table plus the ratios, then the clusters table (CPU per gathered query for 1, 2, 4, 8
+clusters). Exits 1 if a target answered nothing, or, with --strict (smoke mode), if any reply
+was not NOERROR or shorter than a complete answer."""
 
 from __future__ import annotations
 
@@ -25,7 +26,31 @@ TARGETS = {
     "knot-tcp": "Knot direct, 50 endpoints, TCP",
     "smol-tcp": "gatherdns-smol, 2×50 gathered, TCP",
     "glommio-tcp": "gatherdns-glommio, 2×50 gathered, TCP",
+    "smol-pin": "gatherdns-smol on one CPU (taskset), gathered, UDP",
+    "glommio-pin": "gatherdns-glommio on one CPU (-cpus), gathered, UDP",
 }
+PINNED = ("smol-pin", "glommio-pin")
+
+# The clusters phase: binary -> label, and the cluster counts; targets are "smol-c4" etc.
+BINARIES = {"smol": "gatherdns-smol", "glommio": "gatherdns-glommio"}
+CLUSTER_COUNTS = (1, 2, 4, 8)
+CLUSTERED = {
+    f"{b}-c{n}": f"{label}, {n} cluster{'s' if n > 1 else ''}, UDP"
+    for b, label in BINARIES.items()
+    for n in CLUSTER_COUNTS
+}
+LABELS = TARGETS | CLUSTERED
+
+
+def phase_of(target: str) -> str:
+    """The phase of a target's saturation runs, as runs.tsv names it."""
+    if target.endswith("-tcp"):
+        return "tcp"
+    if target in PINNED:
+        return "pinned"
+    if target in CLUSTERED:
+        return "clusters"
+    return "sat"
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -43,6 +68,7 @@ class Run:
     avg_latency: float = 0.0  # seconds
     stddev: float = 0.0
     latencies: list[float] = field(default_factory=list)  # from -v, seconds
+    run_time: float = 0.0  # seconds
     cpu_ticks: int = 0
     rss_kb_after: int = 0
 
@@ -70,6 +96,8 @@ def parse_dnsperf(path: Path) -> Run:
                     run.rcodes[code] = int(count)
             elif m := re.match(r"\s+Average packet size:.*response (\d+)", line):
                 run.response_bytes = int(m[1])
+            elif m := re.match(r"\s+Run time \(s\):\s+([\d.]+)", line):
+                run.run_time = float(m[1])
             elif m := re.match(r"\s+Queries per second:\s+([\d.]+)", line):
                 run.qps = float(m[1])
             elif m := re.match(r"\s+Average Latency \(s\):\s+([\d.]+)", line):
@@ -125,7 +153,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> tuple[list, dict]:
-    sat = runs.get(("tcp" if target.endswith("-tcp") else "sat", target), [])
+    sat = runs.get((phase_of(target), target), [])
     fixed = runs.get(("rate", target), [])
     qps = [r.qps for r in sat]
     completed = sum(r.completed for r in sat)
@@ -137,12 +165,21 @@ def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> t
         sum(r.avg_latency * r.completed for r in sat) / completed if completed else 0.0
     )
     cells = [
-        TARGETS[target],
+        LABELS[target],
         f"{statistics.median(qps):,.0f}" if qps else "—",
         f"{min(qps):,.0f}–{max(qps):,.0f}" if qps else "—",
         us(latency_sat) if completed else "—",
     ]
-    facts = {"qps": statistics.median(qps) if qps else 0.0, "completed": completed}
+    facts = {
+        "qps": statistics.median(qps) if qps else 0.0,
+        "completed": completed,
+        "cpu_us": ticks / CLOCK_TICKS / completed * 1e6 if completed else None,
+        "lost": sum(r.lost for r in sat),
+        # The share of one CPU the process used while dnsperf ran (median of the runs).
+        "busy": statistics.median(r.cpu_ticks / CLOCK_TICKS / r.run_time for r in sat)
+        if sat and all(r.run_time for r in sat)
+        else None,
+    }
     if fixed:
         f = fixed[0]
         note = "" if f.qps >= 0.95 * rate else f" (only {f.qps:,.0f} qps)"
@@ -182,6 +219,53 @@ def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> t
     return cells, facts
 
 
+def clusters_table(facts: dict) -> list[str]:
+    """CPU µs per gathered query for each cluster count and binary, the cost of one more
+    cluster and its ratio to dnsdist's CPU per forwarded query."""
+    first, last = CLUSTER_COUNTS[0], CLUSTER_COUNTS[-1]
+    header = (
+        ["CPU µs per gathered query (qps median)"]
+        + [f"{n} cluster{'s' if n > 1 else ''}" for n in CLUSTER_COUNTS]
+        + [
+            f"per extra cluster, ({last} − {first}) ÷ {last - first}",
+            "÷ dnsdist's CPU per forwarded query (goal ≤ 0.5)",
+        ]
+    )
+    lines = ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    dnsdist = facts.get("dnsdist", {}).get("cpu_us")
+    partial = False
+    for binary, label in BINARIES.items():
+        cells = [label]
+        cpu = {}
+        for n in CLUSTER_COUNTS:
+            f = facts.get(f"{binary}-c{n}", {})
+            cpu[n] = f.get("cpu_us")
+            mark = "†" if f.get("short") or f.get("not_noerror") else ""
+            partial = partial or bool(mark)
+            cells.append(f"{cpu[n]:.1f}{mark} ({f['qps']:,.0f})" if cpu[n] is not None else "—")
+        if cpu[first] is not None and cpu[last] is not None:
+            extra = (cpu[last] - cpu[first]) / (last - first)
+            cells.append(f"{extra:.1f}")
+            cells.append(f"{extra / dnsdist:.2f}" if dnsdist else "—")
+        else:
+            cells += ["—", "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"- dnsdist's CPU per forwarded query (saturation rounds above): "
+        + (f"{dnsdist:.1f} µs" if dnsdist else "—"),
+        "- each binary's clusters process serves all four counts, one zone each (cN.local.), "
+        "asked with EDNS (dnsperf -e) so that 8 clusters' 16 SRV fit one UDP reply; CPU is "
+        "that process's, over its saturated runs, per completed query",
+    ]
+    if partial:
+        lines.append(
+            "- † some replies lacked a cluster or were errors (a sub-query timed out: see "
+            "the warnings); their cost is in the figure all the same"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results", type=Path)
@@ -214,6 +298,9 @@ def main() -> int:
         if any(t == target for _, t in runs):
             cells, facts[target] = row(target, runs, memory, expected.get(target), rate)
             lines.append("| " + " | ".join(cells) + " |")
+    for target in CLUSTERED:
+        if any(t == target for _, t in runs):
+            _cells, facts[target] = row(target, runs, memory, expected.get(target), rate)
 
     def ratio(a: str, b: str) -> str:
         if facts.get(a, {}).get("qps") and facts.get(b, {}).get("qps"):
@@ -250,6 +337,31 @@ def main() -> int:
         "Knot's work for gathered queries is not in it. Figures are ratios on this machine "
         "at this moment, not promises.",
     ]
+    pinned = cond.get("pinned phase", "skipped")
+    if not pinned.startswith("skipped"):
+        busy = [facts.get(t, {}).get("busy") for t in PINNED]
+        busy_text = ", ".join(
+            f"{BINARIES[t.removesuffix('-pin')]} {b:.0%}" for t, b in zip(PINNED, busy) if b
+        )
+        waiting = any(b is not None and b < 0.9 for b in busy)
+        lines.append(
+            f"- pinned to one CPU ({pinned}): gatherdns-glommio / gatherdns-smol qps "
+            f"{ratio('glommio-pin', 'smol-pin')} (goal ≥ 1.1); share of its CPU each used: "
+            f"{busy_text or '—'}"
+            + (
+                " (below 90%: the other CPU(s), Knot and dnsperf, set the pace, not the "
+                "binary, and the ratio says little about the binaries)"
+                if waiting
+                else ""
+            )
+        )
+    else:
+        lines.append(f"- pinned to one CPU: {pinned}")
+    clusters = cond.get("clusters phase", "skipped")
+    if not clusters.startswith("skipped"):
+        lines += clusters_table(facts)
+    else:
+        lines += ["", f"Clusters phase {clusters}."]
     problems, warnings = [], []
     for target, f in facts.items():
         if f["empty_runs"]:
@@ -263,7 +375,15 @@ def main() -> int:
             problems.append(short)
         elif f["short"]:
             warnings.append(short)
-    missing = [t for t in TARGETS if t not in facts]
+    required = [t for t in TARGETS if t not in PINNED]
+    if not pinned.startswith("skipped"):
+        required += PINNED
+    if not clusters.startswith("skipped"):
+        required += CLUSTERED
+        for target in CLUSTERED:
+            if facts.get(target, {}).get("lost"):
+                warnings.append(f"{target}: {facts[target]['lost']} queries lost")
+    missing = [t for t in required if t not in facts]
     if missing:
         problems.append(f"no runs for {', '.join(missing)}")
     if warnings:
