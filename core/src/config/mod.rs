@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::wire::{Name, Record};
 
-pub use crate::cache::settings::{
+mod cache;
+pub use self::cache::{
     cache_defaults, stale_defaults, AnswerOptions, AnswerPolicy, Cache, CacheKind, Prefetch,
     ServeStale, StaleParts,
 };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::Location;
+use super::Location;
 use crate::wire::Name;
 
 /// CoreDNS's cache defaults (`plugin/cache/cache.go`, `plugin/pkg/dnsutil/ttl.go`).
