@@ -113,6 +113,7 @@ mod pending;
 mod policy;
 mod respond;
 mod routing;
+mod seeded;
 mod tcp_pool;
 mod timers;
 pub mod transmit;

@@ -3,7 +3,6 @@
 //! agree).
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -13,6 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::distributed_domain::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
+use crate::seeded::Seeded;
 use crate::transmit::{AttemptId, ClientAddr, SocketIndex, UpstreamTransport, UPSTREAM_SOCKETS};
 use crate::wire::{ClientQuery, Name, NameArena, Rtype};
 
@@ -87,63 +87,6 @@ pub(crate) struct Target {
     pub(crate) sent: Instant,
 }
 
-/// The hasher of the tables: keyed from the gateway's seed (`RandomState` would read OS
-/// randomness), and cheap, since the keys are counters and CSPRNG-drawn IDs that a client
-/// cannot choose.
-#[derive(Clone)]
-pub(crate) struct Seeded(u64);
-
-impl Seeded {
-    /// A hasher keyed by `seed`.
-    pub(crate) fn new(seed: u64) -> Seeded {
-        Seeded(seed)
-    }
-}
-
-impl BuildHasher for Seeded {
-    type Hasher = Mix;
-    fn build_hasher(&self) -> Mix {
-        Mix(self.0)
-    }
-}
-
-pub(crate) struct Mix(u64);
-
-impl Hasher for Mix {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The table takes its bucket from the low bits, which a product mixes least.
-        crate::wire::avalanche(self.0)
-    }
-}
-
 /// The tables of queries and attempts.
 pub(crate) struct Pending {
     pub(crate) queries: HashMap<u64, Query, Seeded>,
@@ -171,7 +114,7 @@ impl Pending {
             w.copy_from_slice(&seed[i..i + 8]);
             u64::from_le_bytes(w)
         };
-        let seeded = Seeded(word(0) ^ word(16).rotate_left(17));
+        let seeded = Seeded::new(word(0) ^ word(16).rotate_left(17));
         Pending {
             queries: HashMap::with_hasher(seeded.clone()),
             attempts: HashMap::with_hasher(seeded.clone()),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::pending::Seeded;
+use crate::seeded::Seeded;
 
 /// No slot (end of the chain).
 const NIL: u32 = u32::MAX;

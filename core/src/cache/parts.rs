@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::config::{stale_defaults, StaleParts};
 use crate::gather::ClusterReply;
-use crate::pending::Seeded;
+use crate::seeded::Seeded;
 use crate::wire::{compact, Name, Rcode, Record};
 
 use super::lru::Lru;

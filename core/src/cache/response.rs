@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::answer::Answer;
 use crate::config::{Cache, ServeStale};
-use crate::pending::Seeded;
+use crate::seeded::Seeded;
 use crate::wire::{compact, Ede, Name, Rcode, Record, Rtype};
 
 use super::lru::Lru;
