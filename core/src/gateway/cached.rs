@@ -265,6 +265,9 @@ impl Gateway {
         ] {
             crate::loadbalance::round_robin(section, |n| pending.random() as usize % n);
         }
+        // The records are no longer grouped by cluster: a reply that does not fit keeps the
+        // first of the shuffled order, which already samples every cluster in proportion.
+        answer.sources.clear();
     }
 }
 
