@@ -111,6 +111,16 @@ impl FrameDecoder {
         Ok(Some(self.buf.split_to(len).freeze()))
     }
 
+    /// The messages of `data` (what one read returned), in order, as they complete: the
+    /// caller's push-and-pull loop above as an iterator, so that a reader can await between
+    /// messages. An error ends the connection's messages.
+    pub fn messages<'a>(&'a mut self, data: &'a [u8]) -> Messages<'a> {
+        Messages {
+            decoder: self,
+            rest: data,
+        }
+    }
+
     /// Bytes buffered and not yet pulled, prefix included.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -126,6 +136,31 @@ impl FrameDecoder {
         match self.buf.get(..PREFIX_LEN) {
             Some(&[hi, lo]) => Some(usize::from(u16::from_be_bytes([hi, lo]))),
             _ => None,
+        }
+    }
+}
+
+/// The messages of one read, from [`FrameDecoder::messages`].
+#[derive(Debug)]
+pub struct Messages<'a> {
+    decoder: &'a mut FrameDecoder,
+    rest: &'a [u8],
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Result<Bytes, FramingError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.decoder.next_message() {
+                Ok(Some(msg)) => return Some(Ok(msg)),
+                Err(error) => return Some(Err(error)),
+                Ok(None) if self.rest.is_empty() => return None,
+                Ok(None) => {
+                    let used = self.decoder.push(self.rest);
+                    self.rest = &self.rest[used..];
+                }
+            }
         }
     }
 }
@@ -150,6 +185,29 @@ pub fn frame(msg: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_of_one_read_come_out_across_reads() {
+        let mut decoder = FrameDecoder::new();
+        let first: Vec<Bytes> = decoder
+            .messages(&[0, 1, 0xAA, 0, 2, 0xBB])
+            .collect::<Result<_, _>>()
+            .expect("well framed");
+        assert_eq!(first, vec![Bytes::from_static(&[0xAA])]);
+        let second: Vec<Bytes> = decoder
+            .messages(&[0xCC, 0, 1, 0xDD])
+            .collect::<Result<_, _>>()
+            .expect("well framed");
+        assert_eq!(
+            second,
+            vec![
+                Bytes::from_static(&[0xBB, 0xCC]),
+                Bytes::from_static(&[0xDD])
+            ]
+        );
+        let broken: Vec<_> = decoder.messages(&[0, 0, 0, 1, 0xEE]).take(2).collect();
+        assert_eq!(broken[0], Err(FramingError::EmptyFrame));
+    }
     use proptest::prelude::*;
 
     fn drain(decoder: &mut FrameDecoder) -> Vec<Bytes> {

@@ -208,33 +208,26 @@ async fn read_loop<R: Runtime>(
             Some(Err(_)) | None => return ReadEnd::Close,
         };
         state.last_activity.set(Instant::now());
-        let mut chunk = &buf[..len];
-        while !chunk.is_empty() {
-            let used = decoder.push(chunk);
-            chunk = &chunk[used..];
-            loop {
-                let msg = match decoder.next_message() {
-                    Ok(Some(msg)) => msg,
-                    Ok(None) => break,
-                    // A zero-length frame: the peer is not speaking DNS.
-                    Err(_) => return ReadEnd::Close,
-                };
-                // Backpressure: a client that pipelines faster than it is answered waits.
-                while state.outstanding.get() >= MAX_PIPELINE {
-                    let waited = future::or(async { progress.recv().await.is_ok() }, async {
-                        R::sleep_until(Instant::now() + STALL_TIMEOUT).await;
-                        false
-                    });
-                    if !waited.await {
-                        return ReadEnd::Close;
-                    }
+        for msg in decoder.messages(&buf[..len]) {
+            // A zero-length frame: the peer is not speaking DNS.
+            let Ok(msg) = msg else {
+                return ReadEnd::Close;
+            };
+            // Backpressure: a client that pipelines faster than it is answered waits.
+            while state.outstanding.get() >= MAX_PIPELINE {
+                let waited = future::or(async { progress.recv().await.is_ok() }, async {
+                    R::sleep_until(Instant::now() + STALL_TIMEOUT).await;
+                    false
+                });
+                if !waited.await {
+                    return ReadEnd::Close;
                 }
-                if expects_reply(&msg) {
-                    state.outstanding.set(state.outstanding.get() + 1);
-                }
-                driver.handle_client_messages(std::iter::once((client, msg)));
-                budget.spend(1).await;
             }
+            if expects_reply(&msg) {
+                state.outstanding.set(state.outstanding.get() + 1);
+            }
+            driver.handle_client_messages(std::iter::once((client, msg)));
+            budget.spend(1).await;
         }
     }
 }

@@ -117,20 +117,13 @@ async fn read_loop<R: Runtime>(
             Ok(0) | Err(_) => return Some(Closed::Lost),
             Ok(len) => len,
         };
-        let mut chunk = &buf[..len];
-        while !chunk.is_empty() {
-            let used = decoder.push(chunk);
-            chunk = &chunk[used..];
-            loop {
-                let msg = match decoder.next_message() {
-                    Ok(Some(msg)) => msg,
-                    Ok(None) => break,
-                    // A zero-length frame: the peer is not speaking DNS.
-                    Err(_) => return Some(Closed::Broken),
-                };
-                driver.handle(|gateway, now| gateway.handle_connection_message(now, conn, msg));
-                budget.spend(1).await;
-            }
+        for msg in decoder.messages(&buf[..len]) {
+            // A zero-length frame: the peer is not speaking DNS.
+            let Ok(msg) = msg else {
+                return Some(Closed::Broken);
+            };
+            driver.handle(|gateway, now| gateway.handle_connection_message(now, conn, msg));
+            budget.spend(1).await;
         }
     }
 }
