@@ -87,6 +87,7 @@
 mod answer;
 mod block;
 mod cache;
+mod concurrency;
 pub mod config;
 pub mod corefile;
 mod distributed_domain;
@@ -127,6 +128,7 @@ pub mod zone;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use answer::Answer;
+pub use concurrency::SharedCount;
 pub use config::Config;
 pub use error::ConfigError;
 pub use event::{Event, QueryLog};

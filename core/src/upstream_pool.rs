@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::concurrency::SharedCount;
 use crate::config::{Forward, HealthCheck, Policy};
 use crate::wire::Name;
 
@@ -35,7 +36,9 @@ pub(crate) struct Pool {
     max_fails: u32,
     pub(crate) health_check: HealthCheck,
     max_concurrent: Option<u32>,
-    /// Attempts in flight through this pool.
+    /// `max_concurrent`'s count, shared with the other executors' gateways.
+    shared: SharedCount,
+    /// Attempts of client queries in flight through this pool, in this gateway.
     pub(crate) in_flight: u32,
     cursor: usize,
 }
@@ -60,14 +63,32 @@ impl Pool {
             max_fails: f.max_fails,
             health_check: f.health_check.clone(),
             max_concurrent: f.max_concurrent,
+            shared: f.in_flight.clone(),
             in_flight: 0,
             cursor: 0,
         }
     }
 
-    /// True when another attempt would exceed `max_concurrent`.
-    pub(crate) fn saturated(&self) -> bool {
-        self.max_concurrent.is_some_and(|max| self.in_flight >= max)
+    /// Takes a place for an attempt of a client query — first attempt, retry or TCP retry
+    /// alike: false when `max_concurrent` places are taken, counting every executor's
+    /// gateway. Health probes take none, as CoreDNS's health checks bypass its limit.
+    pub(crate) fn acquire(&mut self) -> bool {
+        if let Some(max) = self.max_concurrent {
+            if !self.shared.try_acquire(max) {
+                return false;
+            }
+        }
+        self.in_flight += 1;
+        true
+    }
+
+    /// Gives back the place of an attempt that ended.
+    pub(crate) fn release(&mut self) {
+        debug_assert!(self.in_flight > 0, "released more places than acquired");
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.max_concurrent.is_some() {
+            self.shared.release();
+        }
     }
 
     /// The upstream for a first attempt: by policy among the healthy ones, `None` when all
@@ -113,6 +134,11 @@ impl Pool {
     /// learnt about the upstreams both have: failure counts, and down marks where this pool
     /// can mark down at all (else nothing would bring the upstream back).
     pub(crate) fn inherit_health(&mut self, old: &Pool) {
+        // The old configuration's attempts still hold places and give them back to the old
+        // count: counting on in it keeps `max_concurrent` across a reload.
+        if self.max_concurrent.is_some() && old.max_concurrent.is_some() {
+            self.shared = old.shared.clone();
+        }
         let can_mark = self.can_mark_down();
         for upstream in &mut self.upstreams {
             if let Some(before) = old.upstreams.iter().find(|u| u.addr == upstream.addr) {
@@ -184,6 +210,7 @@ mod tests {
             },
             expire: defaults::EXPIRE,
             max_concurrent: Some(2),
+            in_flight: SharedCount::default(),
             location: Location::default(),
         })
     }
@@ -229,11 +256,40 @@ mod tests {
     }
 
     #[test]
-    fn saturation_follows_max_concurrent() {
+    fn places_follow_max_concurrent_across_clones() {
+        // Two executors' pools of one configuration share the limit of 2.
+        let (mut a, mut b) = (
+            pool(Policy::Sequential, 1, 2),
+            pool(Policy::Sequential, 1, 2),
+        );
+        b.shared = a.shared.clone();
+        assert!(a.acquire() && b.acquire());
+        assert!(
+            !a.acquire() && !b.acquire(),
+            "a third place beyond max_concurrent 2"
+        );
+        assert_eq!((a.in_flight, b.in_flight), (1, 1));
+        a.release();
+        assert!(b.acquire());
+        assert_eq!((a.in_flight, b.in_flight, a.shared.get()), (0, 2, 2));
+    }
+
+    #[test]
+    fn a_reloaded_pool_counts_on_in_the_old_count() {
+        let mut old = pool(Policy::Sequential, 1, 2);
+        assert!(old.acquire() && old.acquire());
+        let mut new = pool(Policy::Sequential, 1, 2);
+        new.inherit_health(&old);
+        assert!(!new.acquire(), "the old attempts still hold both places");
+        old.release();
+        assert!(new.acquire());
+    }
+
+    #[test]
+    fn without_max_concurrent_nothing_is_shared() {
         let mut p = pool(Policy::Sequential, 1, 2);
-        p.in_flight = 1;
-        assert!(!p.saturated());
-        p.in_flight = 2;
-        assert!(p.saturated());
+        p.max_concurrent = None;
+        assert!((0..100).all(|_| p.acquire()));
+        assert_eq!((p.in_flight, p.shared.get()), (100, 0));
     }
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::concurrency::SharedCount;
 use crate::wire::{Name, Record};
 
 mod cache;
@@ -206,6 +207,9 @@ pub struct Forward {
     /// Sub-queries in flight through this forward at most; beyond it the cluster (or, for a
     /// proxied query, the client) gets a refusal at once.
     pub max_concurrent: Option<u32>,
+    /// The count `max_concurrent` limits, shared by the gateways built from clones of this
+    /// configuration (one per executor), so that the limit holds for the process.
+    pub in_flight: SharedCount,
     /// Where the directive is.
     pub location: Location,
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::directives::{fqdn, parse_go_duration, zone_name, Context};
 use super::parser::{RawDirective, Token};
+use crate::concurrency::SharedCount;
 use crate::config::{defaults, Forward, HealthCheck, Policy};
 use crate::error::ConfigError;
 use crate::wire::Name;
@@ -69,6 +70,7 @@ pub(crate) fn parse(
         },
         expire: defaults::EXPIRE,
         max_concurrent: None,
+        in_flight: SharedCount::default(),
         location: at.location(),
     };
     for line in directive.block.iter().flat_map(|b| &b.lines) {

@@ -32,8 +32,7 @@ impl Gateway {
             return;
         };
         for attempt in attempts {
-            let pool = &mut self.pools[attempt.pool];
-            pool.in_flight = pool.in_flight.saturating_sub(1);
+            self.pools[attempt.pool].release();
         }
         for part in &mut q.parts {
             if part.outcome.is_none() && !early {

@@ -114,7 +114,6 @@ impl Gateway {
         let (attempt, dns_id) =
             self.pending
                 .insert_attempt(Owner::Probe, target, check.domain.clone(), Rtype::NS);
-        self.pools[pool].in_flight += 1;
         self.scratch.reserve(512);
         let probe = SubQuery {
             id: dns_id,

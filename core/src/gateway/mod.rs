@@ -412,11 +412,12 @@ impl Gateway {
         self.release_retired();
     }
 
-    /// Forgets an attempt and releases its place in its pool.
+    /// Forgets an attempt and gives back its place in its pool (probes hold none).
     fn drop_attempt(&mut self, id: AttemptId) -> Option<Attempt> {
         let attempt = self.pending.remove_attempt(id)?;
-        let pool = &mut self.pools[attempt.pool];
-        pool.in_flight = pool.in_flight.saturating_sub(1);
+        if attempt.owner != Owner::Probe {
+            self.pools[attempt.pool].release();
+        }
         Some(attempt)
     }
 

@@ -157,16 +157,10 @@ impl Gateway {
 
     /// First attempt of a part: a healthy upstream by the pool's policy. A gathered cluster
     /// whose upstreams are all down is skipped at once; a proxied query tries one anyway, as
-    /// CoreDNS's forward does. A pool at `max_concurrent` refuses.
+    /// CoreDNS's forward does.
     fn send_first_attempt(&mut self, now: Instant, key: u64, part: usize) {
         let (pool, _) = self.part_pool(key, part);
         let proxy = matches!(self.pending.queries[&key].kind, Kind::Proxy { .. });
-        if self.pools[pool].saturated() {
-            self.stats.refused_max_concurrent += 1;
-            let why = format!("max_concurrent reached for {}", self.pools[pool].from);
-            self.part_done(now, key, part, Outcome::Refused(why));
-            return;
-        }
         let random = self.pending.random();
         let upstream = match self.pools[pool].first(random) {
             Some(upstream) => upstream,
@@ -186,7 +180,10 @@ impl Gateway {
     }
 
     /// Sends an attempt for a part to `upstream` (index in its pool) over `transport`
-    /// (default: from the forward's options and the client's transport).
+    /// (default: from the forward's options and the client's transport). A pool at
+    /// `max_concurrent` refuses it, whether it is a first attempt, a retry or a TCP retry:
+    /// the attempt before it has given its place back, so within one gateway a retry only
+    /// meets a full pool when another executor took that place in between.
     pub(super) fn send_attempt(
         &mut self,
         now: Instant,
@@ -196,6 +193,12 @@ impl Gateway {
         transport: Option<UpstreamTransport>,
     ) {
         let (pool_index, timeout) = self.part_pool(key, part);
+        if !self.pools[pool_index].acquire() {
+            self.stats.refused_max_concurrent += 1;
+            let why = format!("max_concurrent reached for {}", self.pools[pool_index].from);
+            self.part_done(now, key, part, Outcome::Refused(why));
+            return;
+        }
         let socket = self.pending.udp_socket();
         let pool = &self.pools[pool_index];
         let q = &self.pending.queries[&key];
@@ -226,7 +229,6 @@ impl Gateway {
         let (attempt, dns_id) = self
             .pending
             .insert_attempt(owner, target, subname.clone(), qtype);
-        self.pools[pool_index].in_flight += 1;
         let p = &mut self.pending.queries.get_mut(&key).expect("present").parts[part];
         p.attempt = Some(attempt);
         p.upstream = upstream;

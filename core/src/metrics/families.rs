@@ -291,6 +291,13 @@ def!(
     "Client messages dropped without a reply (not a DNS header, or a response)."
 );
 def!(
+    UDP_REPLIES_DROPPED,
+    "gatherdns_udp_replies_dropped_total",
+    Kind::Counter,
+    [],
+    "Replies to UDP clients given up after the gateway made them: the socket's send buffer stayed full (too many replies waiting, or none of its room freed within 1 s)."
+);
+def!(
     INFLIGHT,
     "gatherdns_queries_in_flight",
     Kind::GaugeSum,

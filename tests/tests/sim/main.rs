@@ -5,6 +5,7 @@
 
 mod answers;
 mod cache;
+mod caps;
 mod cname;
 mod deadlines;
 mod fixtures;
