@@ -185,6 +185,16 @@ impl<R: Runtime> Driver<R> {
         self.panics.get()
     }
 
+    /// Client UDP replies waiting for room in a full socket buffer.
+    pub(crate) fn replies_waiting(&self) -> usize {
+        self.outbox.borrow().replies_waiting()
+    }
+
+    /// Client UDP replies given up because their socket stayed full.
+    pub(crate) fn replies_dropped(&self) -> u64 {
+        self.outbox.borrow().replies_dropped()
+    }
+
     pub(crate) fn alarm(&self) -> &Alarm {
         &self.alarm
     }

@@ -17,8 +17,19 @@ use crate::driver::Driver;
 use crate::runtime::{Runtime, UdpSocket};
 
 /// Sends allowed to wait for a full socket buffer, per driver and direction; beyond this a
-/// reply is dropped, as the network would drop it, and a sub-query fails at once.
+/// reply is dropped (and counted), as the network would drop it, and a sub-query fails at
+/// once.
 pub(crate) const MAX_BACKLOG: usize = 1024;
+
+/// Client replies waiting for a full socket buffer at which the driver stops reading client
+/// datagrams: back-pressure, so that queries wait (or are dropped) in the kernel's receive
+/// buffer, before they are owed a reply, rather than as replies after they were answered.
+/// Well below [`MAX_BACKLOG`]: what still arrives then is upstream replies finishing queries
+/// already taken.
+pub(crate) const PAUSE_READING_AT: usize = 64;
+
+/// How often a paused receive loop looks at the backlog again.
+const PAUSE_TICK: Duration = Duration::from_millis(1);
 
 /// How long a backlogged send may wait before it is given up.
 pub(crate) const SEND_WAIT: Duration = Duration::from_secs(1);
@@ -33,6 +44,9 @@ pub(crate) async fn serve<R: Runtime>(driver: Rc<Driver<R>>, id: ListenerId, soc
     let mut batch = Vec::new();
     let mut budget = Budget::<R>::new();
     loop {
+        while driver.replies_waiting() >= PAUSE_READING_AT {
+            R::sleep_until(Instant::now() + PAUSE_TICK).await;
+        }
         match socket.recv(&mut buf, &mut batch).await {
             Ok(()) => {
                 let count = batch.len();
@@ -65,6 +79,8 @@ pub(crate) struct Outbox<R: Runtime> {
     reply_backlog: Rc<Cell<usize>>,
     /// Sub-queries waiting the same way.
     query_backlog: Rc<Cell<usize>>,
+    /// Client replies given up (`gatherdns_udp_replies_dropped_total`).
+    replies_dropped: Rc<Cell<u64>>,
 }
 
 impl<R: Runtime> Default for Outbox<R> {
@@ -74,6 +90,7 @@ impl<R: Runtime> Default for Outbox<R> {
             failed: Vec::new(),
             reply_backlog: Rc::default(),
             query_backlog: Rc::default(),
+            replies_dropped: Rc::default(),
         }
     }
 }
@@ -101,6 +118,16 @@ impl<R: Runtime> Outbox<R> {
             payload,
             attempt,
         });
+    }
+
+    /// Client replies waiting for room in a full socket buffer.
+    pub(crate) fn replies_waiting(&self) -> usize {
+        self.reply_backlog.get()
+    }
+
+    /// Client replies given up so far.
+    pub(crate) fn replies_dropped(&self) -> u64 {
+        self.replies_dropped.get()
     }
 
     /// A sub-query that cannot be sent, reported with the next flush.
@@ -141,7 +168,8 @@ impl<R: Runtime> Outbox<R> {
 
     /// A datagram the socket did not take at once: sent from a background task that waits
     /// for room (bounded), or given up now. A sub-query given up fails (now, or from the task
-    /// when the wait runs out); a reply is lost, as the network would lose it.
+    /// when the wait runs out); a reply given up is lost, as the network would lose it, and
+    /// counted.
     fn send_later(
         &self,
         driver: &Rc<Driver<R>>,
@@ -153,14 +181,16 @@ impl<R: Runtime> Outbox<R> {
             Some(_) => &self.query_backlog,
         };
         if backlog.get() >= MAX_BACKLOG {
-            if let Some(attempt) = q.attempt {
-                failed.push((attempt, UpstreamFailure::Unreachable));
+            match q.attempt {
+                Some(attempt) => failed.push((attempt, UpstreamFailure::Unreachable)),
+                None => self.replies_dropped.set(self.replies_dropped.get() + 1),
             }
             return;
         }
         backlog.set(backlog.get() + 1);
-        let (backlog, socket, to, payload, attempt) = (
+        let (backlog, dropped, socket, to, payload, attempt) = (
             backlog.clone(),
+            self.replies_dropped.clone(),
             q.socket.clone(),
             q.to,
             q.payload.clone(),
@@ -175,10 +205,12 @@ impl<R: Runtime> Outbox<R> {
             };
             let sent = future::or(send, timeout).await;
             backlog.set(backlog.get() - 1);
-            if let (false, Some(attempt)) = (sent, attempt) {
-                driver.handle(|gateway, now| {
+            match (sent, attempt) {
+                (true, _) => {}
+                (false, Some(attempt)) => driver.handle(|gateway, now| {
                     gateway.handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
-                });
+                }),
+                (false, None) => dropped.set(dropped.get() + 1),
             }
         }));
     }
