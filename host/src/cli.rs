@@ -81,7 +81,7 @@ const FLAGS: &[(&str, Option<&str>, &str)] = &[
     (
         "max-inflight",
         Some("N"),
-        "client queries held at once per worker; beyond it, REFUSED (default 10000)",
+        "client queries held at once per executor; beyond it, REFUSED (default 10000)",
     ),
 ];
 
