@@ -22,4 +22,5 @@ mod reload;
 mod resilience;
 mod size;
 mod tcp;
+mod upstream_sockets;
 mod upstream_tcp;

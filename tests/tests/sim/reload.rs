@@ -237,3 +237,90 @@ fn health_carries_over_and_the_old_pools_stop_probing() {
         "no timer of an old configuration is left"
     );
 }
+
+/// The gathered SRV answer under the old configuration's prefixes.
+const OLD_TARGETS: [&str; 4] = [
+    "a-demo-service-0.default.svc.distributed.local.",
+    "a-demo-service-1.default.svc.distributed.local.",
+    "b-demo-service-0.default.svc.distributed.local.",
+    "b-demo-service-1.default.svc.distributed.local.",
+];
+
+#[test]
+fn a_reload_while_sub_queries_wait_on_pooled_connections() {
+    let corefile = COREFILE.replace(
+        "forward cluster-b.local. 10.9.0.1:53",
+        "forward cluster-b.local. 10.9.0.1:53 {\n    force_tcp\n  }",
+    );
+    let mut sim = Sim::new(&corefile, &[]);
+    sim.upstream(
+        UPSTREAM_A,
+        "cluster-a.local.",
+        &crate::fixtures::zone("a", 8, ""),
+    );
+    sim.upstream(
+        UPSTREAM_B,
+        "cluster-b.local.",
+        &crate::fixtures::zone("b", 9, ""),
+    );
+    slow(&mut sim, UPSTREAM_B, Duration::from_millis(100));
+    let before: Vec<_> = (0..3).map(|_| sim.send(&srv())).collect();
+    sim.advance(Duration::from_millis(20));
+    assert_eq!(
+        sim.live_conns(UPSTREAM_B.parse().unwrap()).len(),
+        1,
+        "pooled"
+    );
+    sim.gw
+        .reconfigure(
+            sim.now,
+            config(
+                &renamed().replace(
+                    "forward cluster-b.local. 10.9.0.1:53",
+                    "forward cluster-b.local. 10.9.0.1:53 {\n    force_tcp\n  }",
+                ),
+                &[],
+            ),
+        )
+        .expect("valid configuration");
+    let after = sim.send(&srv());
+    sim.drive_bounded(10_000);
+    for client in before {
+        assert_eq!(targets(&sim.only_reply(client).parse()), OLD_TARGETS);
+    }
+    let new = sim.only_reply(after).parse();
+    assert_eq!(new.answer.len(), 4);
+    assert!(targets(&new)[0].starts_with("x-"), "{new:?}");
+    assert_eq!(
+        sim.gw.retired_configurations(),
+        0,
+        "released after its last query"
+    );
+    // The pooled connection closes on its idle timer, whichever configuration opened it.
+    sim.advance(Duration::from_secs(15));
+    assert!(sim.live_conns(UPSTREAM_B.parse().unwrap()).is_empty());
+    assert_eq!(sim.gw.queries_in_flight(), 0);
+}
+
+#[test]
+fn a_reload_while_a_truncated_reply_is_retried_over_tcp() {
+    let mut sim = sim();
+    sim.upstreams
+        .get_mut(&UPSTREAM_B.parse().unwrap())
+        .unwrap()
+        .udp_limit = 100;
+    slow(&mut sim, UPSTREAM_B, Duration::from_millis(50));
+    let before = sim.send(&srv().edns(1232, false));
+    // The truncated UDP reply comes back after 50 ms; the TCP retry is then on its way.
+    sim.advance(Duration::from_millis(60));
+    assert_eq!(sim.gw.stats().upstream_tc_retries, 1);
+    sim.gw
+        .reconfigure(sim.now, config(&renamed(), &[]))
+        .expect("valid configuration");
+    assert_eq!(sim.gw.retired_configurations(), 1, "kept for the TCP retry");
+    sim.drive_bounded(10_000);
+    let old = sim.only_reply(before).parse();
+    assert_eq!(targets(&old), OLD_TARGETS);
+    assert!(old.ede.is_empty(), "{old:?}");
+    assert_eq!(sim.gw.retired_configurations(), 0);
+}
