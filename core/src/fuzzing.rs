@@ -225,7 +225,8 @@ pub fn upstream_reply(data: &[u8]) {
     gateway.handle_client_message(now, client, plain_query(0x4242, &qname, Rtype::SRV));
 
     let mut replies = Vec::new();
-    let mut outgoing = drain(&mut gateway, now, client, &mut replies);
+    let mut open = Vec::new();
+    let mut outgoing = drain(&mut gateway, now, client, &mut replies, &mut open);
     assert_eq!(outgoing.len(), 2, "one sub-query per cluster");
     let at = now + Duration::from_millis(1);
     // Each round answers the attempts of the previous one; a TC reply over UDP starts a TCP
@@ -250,12 +251,12 @@ pub fn upstream_reply(data: &[u8]) {
                     Via::Connection(conn) => gateway.handle_connection_message(at, conn, msg),
                 }
             }
-            outgoing.extend(drain(&mut gateway, at, client, &mut replies));
+            outgoing.extend(drain(&mut gateway, at, client, &mut replies, &mut open));
         }
     }
     let later = now + Duration::from_secs(3600);
     gateway.handle_timeout(later);
-    let _ = drain(&mut gateway, later, client, &mut replies);
+    let _ = drain(&mut gateway, later, client, &mut replies, &mut open);
 
     assert_eq!(replies.len(), 1, "exactly one reply per client query");
     assert!(
@@ -370,7 +371,7 @@ pub fn corefile(data: &[u8]) {
             };
             gateway.handle_client_message(now, client, plain_query(1, zone, Rtype::A));
             let mut replies = Vec::new();
-            let _ = drain(&mut gateway, now, client, &mut replies);
+            let _ = drain(&mut gateway, now, client, &mut replies, &mut Vec::new());
             assert!(replies.len() <= 1, "{} replies to one query", replies.len());
         }
     }
@@ -501,16 +502,18 @@ enum Via {
 }
 
 /// Drains the gateway at `now`: replies to `client` go to `replies`; every upstream
-/// connection opens at once; sub-queries are returned with the way they went. Anything addressed to another
-/// client is a bug, and so is a write on a connection that is not open.
+/// connection opens at once, and stays in `open` (kept by the caller across drains: the
+/// gateway reuses pooled connections) until the gateway closes it; sub-queries are returned
+/// with the way they went. Anything addressed to another client is a bug, and so is a write
+/// on a connection that is not open.
 fn drain(
     gateway: &mut Gateway,
     now: Instant,
     client: ClientAddr,
     replies: &mut Vec<Bytes>,
+    open: &mut Vec<ConnId>,
 ) -> Vec<(Via, Bytes)> {
     let mut upstream = Vec::new();
-    let mut open = Vec::new();
     loop {
         while let Some(command) = gateway.poll_connection() {
             match command {
@@ -558,7 +561,7 @@ fn drain(
 
 fn drain_client(gateway: &mut Gateway, now: Instant, client: ClientAddr) -> Vec<Bytes> {
     let mut replies = Vec::new();
-    let upstream = drain(gateway, now, client, &mut replies);
+    let upstream = drain(gateway, now, client, &mut replies, &mut Vec::new());
     assert!(upstream.is_empty(), "zone-backed clusters need no upstream");
     replies
 }
