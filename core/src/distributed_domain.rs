@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::answer::Answer;
 use crate::policy::CompiledAnswers;
-use crate::routing::{ClusterNames, Naming};
+use crate::routing::{ClusterNames, ClusterSide, Naming};
 use crate::wire::{Name, NameError, Record, Rtype};
 
 /// Where a cluster's answers come from.
@@ -110,15 +110,14 @@ impl CompiledGather {
         }
         None
     }
+}
 
-    pub(crate) fn cluster_names(&self) -> Vec<ClusterNames<'_>> {
-        self.clusters
-            .iter()
-            .map(|c| ClusterNames {
-                suffix: &c.suffix,
-                mark: &c.mark,
-            })
-            .collect()
+impl ClusterSide for CompiledCluster {
+    fn names(&self) -> ClusterNames<'_> {
+        ClusterNames {
+            suffix: &self.suffix,
+            mark: &self.mark,
+        }
     }
 }
 

@@ -125,6 +125,18 @@ pub(crate) struct ClusterNames<'a> {
     pub(crate) mark: &'a [u8],
 }
 
+/// What routing needs of a cluster, so that a domain's compiled clusters are routed over as
+/// they are, without a list of their names made for every query.
+pub(crate) trait ClusterSide {
+    fn names(&self) -> ClusterNames<'_>;
+}
+
+impl ClusterSide for ClusterNames<'_> {
+    fn names(&self) -> ClusterNames<'_> {
+        self.clone()
+    }
+}
+
 /// A name that addresses one cluster's host: the cluster (`None` when the name's mark is no
 /// configured cluster's) and the name to ask it, below its suffix.
 type Single<'l> = Option<(Option<usize>, Asked<'l>)>;
@@ -139,7 +151,7 @@ type Asked<'l> = (Relative<'l>, Option<[&'l [u8]; 2]>, Relative<'l>);
 pub(crate) fn plan_gather(
     naming: Naming,
     domain: &Name,
-    clusters: &[ClusterNames<'_>],
+    clusters: &[impl ClusterSide],
     qname: &Name,
     names: &mut NameArena,
 ) -> GatherPlan {
@@ -155,7 +167,7 @@ pub(crate) fn plan_gather(
                     before,
                     label,
                     after,
-                    suffix: clusters[index].suffix,
+                    suffix: clusters[index].names().suffix,
                 };
                 names.splice(&splice).ok().map(|n| vec![(index, n)])
             })
@@ -168,7 +180,7 @@ pub(crate) fn plan_gather(
     let targets = clusters
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| names.join(relative, c.suffix).ok().map(|n| (i, n)))
+        .filter_map(|(i, c)| names.join(relative, c.names().suffix).ok().map(|n| (i, n)))
         .collect();
     GatherPlan {
         targets,
@@ -184,10 +196,11 @@ fn host_label(relative: Relative<'_>) -> Option<usize> {
 /// gathersrv: leading `_` labels are skipped; if the next label starts with a cluster's
 /// prefix (ASCII case-insensitive, longest prefix wins) and is longer than it, that cluster
 /// is asked, with the prefix removed.
-fn prefixed_host<'l>(clusters: &[ClusterNames<'_>], relative: Relative<'l>) -> Single<'l> {
+fn prefixed_host<'l>(clusters: &[impl ClusterSide], relative: Relative<'l>) -> Single<'l> {
     let (before, label, after) = relative.split_at_label(host_label(relative)?)?;
     let (index, cluster) = clusters
         .iter()
+        .map(ClusterSide::names)
         .enumerate()
         .filter(|(_, c)| {
             label.len() > c.mark.len() && label[..c.mark.len()].eq_ignore_ascii_case(c.mark)
@@ -199,7 +212,7 @@ fn prefixed_host<'l>(clusters: &[ClusterNames<'_>], relative: Relative<'l>) -> S
 
 /// MCS: `<host>.<cluster-id>.<svc>.<ns>.svc` (the second label not `_`-prefixed, which
 /// would make it `_<port>._<proto>`) is asked of that cluster as `<host>.<svc>.<ns>.svc`.
-fn endpoint_host<'l>(clusters: &[ClusterNames<'_>], relative: Relative<'l>) -> Single<'l> {
+fn endpoint_host<'l>(clusters: &[impl ClusterSide], relative: Relative<'l>) -> Single<'l> {
     let mut labels = relative.labels();
     let (_, id, service) = (
         labels.next()?,
@@ -212,7 +225,7 @@ fn endpoint_host<'l>(clusters: &[ClusterNames<'_>], relative: Relative<'l>) -> S
     }
     let cluster = clusters
         .iter()
-        .position(|c| c.mark.eq_ignore_ascii_case(id));
+        .position(|c| c.names().mark.eq_ignore_ascii_case(id));
     let (host, rest) = relative.split_at(1)?;
     let (_, service) = rest.split_at(1)?;
     Some((cluster, (host, None, service)))

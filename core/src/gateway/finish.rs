@@ -12,6 +12,7 @@ use crate::gather::{self, MergeQuery, Outcome};
 use crate::generation::Ref;
 use crate::pending::Kind;
 use crate::respond::{self, ReplyMeta};
+use crate::routing::ClusterSide;
 use crate::transmit::{ClientAddr, Destination, Transmit};
 use crate::wire::{ede, ClientQuery, Ede, Rcode, Record, Rtype, EDNS_UDP_SIZE};
 
@@ -50,14 +51,13 @@ impl Gateway {
                 let g = block
                     .gather_set(set)
                     .expect("gather queries belong to gather blocks");
-                let names = g.cluster_names();
                 let mut parts: Vec<gather::Part<'_>> = q
                     .parts
                     .iter_mut()
                     .zip(&shaped.include)
                     .filter_map(|(p, include)| include.then_some(p))
                     .map(|p| gather::Part {
-                        cluster: names[p.cluster].clone(),
+                        cluster: g.clusters[p.cluster].names(),
                         subname: &p.subname,
                         outcome: p.outcome.take().unwrap_or(Outcome::TimedOut),
                     })

@@ -36,7 +36,7 @@ impl Gateway {
             .gather_set(set)
             .expect("the chain decided on this gathering");
         let names = &mut self.pending.names;
-        let plan = plan_gather(g.naming, &g.domain, &g.cluster_names(), &query.qname, names);
+        let plan = plan_gather(g.naming, &g.domain, &g.clusters, &query.qname, names);
         if plan.targets.is_empty() {
             // No cluster can hold the name (too long, or it names no configured cluster).
             let answer = Answer::negative(false, &g.soa);
