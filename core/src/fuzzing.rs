@@ -26,13 +26,15 @@ use crate::wire::{
 };
 use crate::{Config, Gateway};
 
+mod fixtures;
 mod model;
 mod ops;
 mod reply;
 
 pub use crate::gateway::{Census, PoolLoad, TIMER_HORIZON};
-pub use model::{run, Op, ReplyKind, Target, MAX_CONCURRENT_COVERS_RETRIES, MAX_INFLIGHT};
-pub use ops::{decode_ops, gateway_ops};
+pub use fixtures::MAX_INFLIGHT;
+pub use model::{run, MAX_CONCURRENT_COVERS_RETRIES};
+pub use ops::{decode_ops, gateway_ops, Op, ReplyKind, Target};
 pub use reply::{encode_with_domain, Encode, ReplySpec};
 
 /// The gathering Corefile of [`client_query`]: both clusters are `file` zones in the block, so

@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use domain::base::Message;
 use domain::rdata::AllRecordData;
 
+use super::fixtures::{caps, configs, hosts_address, COREFILES, HOSTS_TEXTS, MAX_INFLIGHT};
+use super::ops::{Op, ReplyKind, Target};
 use super::reply::{Encode, ReplySpec};
 use crate::config::defaults;
 use crate::framing::FrameDecoder;
@@ -22,9 +23,6 @@ use crate::{
     AttemptId, ClientAddr, ClientTransport, Closed, ConnId, ConnectionCommand, Destination,
     Gateway, ListenerId, SocketIndex, UpstreamFailure, UPSTREAM_SOCKETS,
 };
-
-/// The cap on client queries in flight, small so that sequences reach it.
-pub const MAX_INFLIGHT: usize = 6;
 
 /// Whether `max_concurrent` must hold for every sub-query in flight, retries (to another
 /// upstream, and over TCP after a truncated reply) and health probes included. Today only a
@@ -37,67 +35,6 @@ const PROXY_ATTEMPT: Duration = Duration::from_secs(1);
 /// The longest an attempt lives: a health probe's timeout (`gateway/health.rs`). Attempts of
 /// a retired configuration are all gone this long after its last query.
 const LONGEST_ATTEMPT: Duration = Duration::from_secs(2);
-
-/// What a client asks about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A name of the distributed domain: both clusters are asked.
-    Gather,
-    /// A name of the `forward` block.
-    Proxy,
-    /// The name of the `hosts` file: answered at once.
-    Hosts,
-    /// A name no block serves: REFUSED at once.
-    Refused,
-}
-
-/// How a simulated upstream replies to the sub-query it picks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplyKind {
-    /// The genuine reply, with an address that names the client query.
-    Right,
-    /// A genuine SERVFAIL.
-    ServFail,
-    /// Another message ID.
-    WrongId,
-    /// Right ID and source, another question.
-    WrongQuestion,
-    /// From another port of the upstream's address (over TCP: as a datagram).
-    WrongSource,
-    /// To another of the gateway's sockets (over TCP: on another connection).
-    WrongSocket,
-    /// TC=1 and no records.
-    Truncated,
-    /// These bytes, with the sub-query's ID written over the first two.
-    Malformed(Vec<u8>),
-}
-
-/// One step of a sequence.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// A new client asks one question, over UDP or TCP, for A (or SRV).
-    Query {
-        target: Target,
-        tcp: bool,
-        srv: bool,
-    },
-    /// An upstream replies to a sub-query it received (`pick` counts back from the newest).
-    Reply { pick: u8, kind: ReplyKind },
-    /// The driver could not send a UDP sub-query.
-    Fail { pick: u8 },
-    /// A connection the gateway asked for opens.
-    Open { pick: u8 },
-    /// A connection ends: `ConnectFailed` one still opening, `Lost`/`Broken` an open one.
-    Close { pick: u8, how: Closed },
-    /// Time passes, with every deadline on the way handled when it falls due.
-    Advance { ms: u16 },
-    /// Time jumps to the gateway's next deadline, which is handled.
-    NextTimeout,
-    /// One of the configurations is loaded.
-    Reconfigure { variant: u8 },
-    /// The hosts file changes (to one of a few texts, one malformed), or another path does.
-    UpdateFile { variant: u8 },
-}
 
 /// Runs `ops` against a fresh gateway; `Err` names the first step whose checks failed.
 pub fn run(ops: &[Op], encode: Encode) -> Result<(), String> {
@@ -112,115 +49,6 @@ pub fn run(ops: &[Op], encode: Encode) -> Result<(), String> {
             .map_err(|why| format!("step {step} ({op:?}): {why}"))?;
     }
     Ok(())
-}
-
-/// The gateway's configurations: a gathering block (cluster A over UDP behind a cap, cluster
-/// B over TCP), a `forward` block with a cap, and a `hosts` block. The variants change
-/// upstreams, caps and transports.
-const COREFILES: [&str; 3] = [
-    "distributed.local.:53 {
-    gathersrv distributed.local. {
-        cluster-a.local. a-
-        cluster-b.local. b-
-    }
-    forward cluster-a.local. 192.0.2.1:53 192.0.2.2:53 {
-        max_concurrent 3
-    }
-    forward cluster-b.local. 198.51.100.1:53 {
-        force_tcp
-    }
-}
-fwd.test.:53 {
-    forward . 203.0.113.1:53 203.0.113.2:53 {
-        max_concurrent 4
-        health_check 200ms
-    }
-}
-hosts.test.:53 {
-    hosts hosts.txt hosts.test.
-}
-",
-    "distributed.local.:53 {
-    gathersrv distributed.local. {
-        cluster-a.local. a-
-        cluster-b.local. b-
-    }
-    forward cluster-a.local. 192.0.2.1:53 {
-        max_concurrent 2
-    }
-    forward cluster-b.local. 198.51.100.1:53 198.51.100.2:53
-}
-fwd.test.:53 {
-    forward . 203.0.113.2:53 203.0.113.3:53 {
-        prefer_udp
-        policy sequential
-        max_concurrent 2
-        max_fails 1
-    }
-}
-hosts.test.:53 {
-    hosts hosts.txt hosts.test.
-}
-",
-    "distributed.local.:53 {
-    gathersrv distributed.local. {
-        cluster-a.local. a-
-        cluster-b.local. b-
-    }
-    forward cluster-a.local. 192.0.2.1:53 192.0.2.2:53
-    forward cluster-b.local. 198.51.100.1:53 {
-        force_tcp
-        max_concurrent 3
-    }
-}
-fwd.test.:53 {
-    forward . 203.0.113.1:53 {
-        force_tcp
-        max_concurrent 3
-        max_fails 0
-    }
-}
-hosts.test.:53 {
-    hosts hosts.txt hosts.test.
-}
-",
-];
-
-/// The texts the hosts file takes; the last one is malformed.
-const HOSTS_TEXTS: [&str; 4] = [
-    "192.0.2.80 h.hosts.test\n",
-    "192.0.2.81 h.hosts.test\n",
-    "192.0.2.82 h.hosts.test other.hosts.test\n",
-    "192.0.2.83 h.hosts.test\nnot-an-address h.hosts.test\n",
-];
-
-/// The address `h.hosts.test.` has after `HOSTS_TEXTS[version]`.
-fn hosts_address(version: usize) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, 80 + version as u8)
-}
-
-fn configs() -> &'static [crate::Config; 3] {
-    static CONFIGS: OnceLock<[crate::Config; 3]> = OnceLock::new();
-    CONFIGS.get_or_init(|| {
-        COREFILES.map(|text| {
-            let options = crate::corefile::ParseOptions { default_port: 53 };
-            let loader = crate::loader::MemLoader::new().file("hosts.txt", HOSTS_TEXTS[0]);
-            let mut config =
-                crate::corefile::parse_corefile_text("Corefile".as_ref(), text, &loader, &options)
-                    .expect("the model's Corefiles are valid");
-            config.max_inflight = MAX_INFLIGHT;
-            config
-        })
-    })
-}
-
-/// The `max_concurrent` of each pool of a configuration, in the gateway's pool order.
-fn caps(config: &crate::Config) -> Vec<Option<u32>> {
-    config
-        .servers
-        .iter()
-        .flat_map(|s| s.forwards.iter().map(|f| f.max_concurrent))
-        .collect()
 }
 
 /// A client query and what became of it.

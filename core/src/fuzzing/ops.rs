@@ -1,9 +1,71 @@
-//! The `gateway_ops` fuzz target: bytes decoded into a sequence of [`Op`]s, run against the
-//! reference model of `model.rs`, with every invariant checked after every step.
+//! The operations the reference model runs, and the `gateway_ops` fuzz target: bytes decoded
+//! into a sequence of [`Op`]s, run against the model of `model.rs`, with every invariant
+//! checked after every step.
 
-use super::model::{run, Op, ReplyKind, Target};
+use super::model::run;
 use super::reply::encode_with_domain;
 use crate::transmit::Closed;
+
+/// What a client asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A name of the distributed domain: both clusters are asked.
+    Gather,
+    /// A name of the `forward` block.
+    Proxy,
+    /// The name of the `hosts` file: answered at once.
+    Hosts,
+    /// A name no block serves: REFUSED at once.
+    Refused,
+}
+
+/// How a simulated upstream replies to the sub-query it picks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// The genuine reply, with an address that names the client query.
+    Right,
+    /// A genuine SERVFAIL.
+    ServFail,
+    /// Another message ID.
+    WrongId,
+    /// Right ID and source, another question.
+    WrongQuestion,
+    /// From another port of the upstream's address (over TCP: as a datagram).
+    WrongSource,
+    /// To another of the gateway's sockets (over TCP: on another connection).
+    WrongSocket,
+    /// TC=1 and no records.
+    Truncated,
+    /// These bytes, with the sub-query's ID written over the first two.
+    Malformed(Vec<u8>),
+}
+
+/// One step of a sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// A new client asks one question, over UDP or TCP, for A (or SRV).
+    Query {
+        target: Target,
+        tcp: bool,
+        srv: bool,
+    },
+    /// An upstream replies to a sub-query it received (`pick` counts back from the newest).
+    Reply { pick: u8, kind: ReplyKind },
+    /// The driver could not send a UDP sub-query.
+    Fail { pick: u8 },
+    /// A connection the gateway asked for opens.
+    Open { pick: u8 },
+    /// A connection ends: `ConnectFailed` one still opening, `Lost`/`Broken` an open one.
+    Close { pick: u8, how: Closed },
+    /// Time passes, with every deadline on the way handled when it falls due.
+    Advance { ms: u16 },
+    /// Time jumps to the gateway's next deadline, which is handled.
+    NextTimeout,
+    /// One of the configurations is loaded.
+    Reconfigure { variant: u8 },
+    /// The hosts file changes (to one of a few texts, one malformed), or another path does.
+    UpdateFile { variant: u8 },
+}
 
 /// Steps per input at most, so that an input runs in well under a millisecond per step.
 const MAX_OPS: usize = 128;
