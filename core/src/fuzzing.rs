@@ -26,6 +26,17 @@ use crate::wire::{
 };
 use crate::{Config, Gateway};
 
+mod fixtures;
+mod model;
+mod ops;
+mod reply;
+
+pub use crate::gateway::{Census, PoolLoad, TIMER_HORIZON};
+pub use fixtures::MAX_INFLIGHT;
+pub use model::{run, MAX_CONCURRENT_COVERS_RETRIES};
+pub use ops::{decode_ops, gateway_ops, Op, ReplyKind, Target};
+pub use reply::{encode_with_domain, Encode, ReplySpec};
+
 /// The gathering Corefile of [`client_query`]: both clusters are `file` zones in the block, so
 /// every query is answered synchronously and "exactly one reply" can be checked at once. The
 /// cluster zones are block keys too, because a `file` zone must be reachable through its block.

@@ -80,6 +80,16 @@ impl<T> Generations<T> {
         self.retired.len()
     }
 
+    /// Every table kept, retired ones first, with its generation (for the invariant checks).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn tables(&self) -> impl Iterator<Item = (u32, &[T])> {
+        let retired = self
+            .retired
+            .iter()
+            .map(|(gen, items)| (*gen, items.as_slice()));
+        retired.chain(std::iter::once((self.gen, self.current.as_slice())))
+    }
+
     pub(crate) fn get(&self, at: Ref) -> Option<&T> {
         if at.gen == self.gen {
             return self.current.get(at.index);

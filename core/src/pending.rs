@@ -224,6 +224,18 @@ impl Pending {
         self.per_gen.contains_key(&gen)
     }
 
+    /// Attempts by wire key, for the invariant checks.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn wire_index(&self) -> &HashMap<(SocketAddr, u16), AttemptId, Seeded> {
+        &self.by_wire
+    }
+
+    /// Queries and attempts in flight by generation, for the invariant checks.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn per_gen(&self) -> &BTreeMap<u32, usize> {
+        &self.per_gen
+    }
+
     fn hold(&mut self, gen: u32) {
         *self.per_gen.entry(gen).or_insert(0) += 1;
     }

@@ -398,6 +398,43 @@ impl TcpPool {
         self.conns.get(&conn).map(|c| c.addr)
     }
 
+    /// Checks the pool's bookkeeping and bounds: every connection listed under its upstream
+    /// and no more of them than the limit, and `held` equal to the queries actually held and
+    /// within its limit. Returns the connections and queries held (for the invariant checks).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn check(&self) -> Result<(usize, usize), String> {
+        let mut held = 0;
+        let mut listed = 0;
+        for (addr, up) in &self.upstreams {
+            if up.conns.len() > self.limits.conns_per_upstream {
+                return Err(format!("{} connections to {addr}", up.conns.len()));
+            }
+            for conn in &up.conns {
+                if self.conns.get(conn).is_none_or(|c| c.addr != *addr) {
+                    return Err(format!("{conn:?} listed under {addr} but not its"));
+                }
+            }
+            listed += up.conns.len();
+            held += up.queue.len();
+        }
+        if listed != self.conns.len() {
+            return Err(format!("{} connections, {listed} listed", self.conns.len()));
+        }
+        for (conn, c) in &self.conns {
+            if c.outstanding.len() > self.limits.pipeline {
+                return Err(format!("{conn:?} holds {} queries", c.outstanding.len()));
+            }
+            held += c.outstanding.len();
+        }
+        if held != self.held || held > self.limits.max_queries {
+            return Err(format!(
+                "the TCP pool counts {} queries held, holds {held}, limit {}",
+                self.held, self.limits.max_queries
+            ));
+        }
+        Ok((self.conns.len(), held))
+    }
+
     /// Connections open or opening, over all upstreams.
     #[cfg(test)]
     pub(crate) fn connections(&self) -> usize {

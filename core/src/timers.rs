@@ -101,6 +101,13 @@ impl Timers {
         self.earliest().map(|((at, _), _)| at)
     }
 
+    /// Every entry, live or stale, in no particular order (for the invariant checks).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        let heap = self.heap.iter().map(|Reverse(e)| *e);
+        self.lanes.iter().flatten().copied().chain(heap)
+    }
+
     /// Drops stale entries from the front so that `next` does not report dead deadlines
     /// forever when the timers are otherwise idle.
     pub(crate) fn prune(&mut self, mut live: impl FnMut(Instant, &TimerKey) -> bool) {

@@ -10,3 +10,4 @@ pub mod netns;
 pub mod server;
 pub mod sim;
 pub mod tools;
+pub mod upstream_reply;

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use gatherdns_core::corefile::{parse_corefile_text, ParseOptions};
 use gatherdns_core::framing::FrameDecoder;
 use gatherdns_core::loader::MemLoader;
-use gatherdns_core::wire::{write_reply, ClientQuery, Name, Opcode, ReplyHeader, MAX_MESSAGE_LEN};
+use gatherdns_core::wire::{ClientQuery, Name, MAX_MESSAGE_LEN};
 use gatherdns_core::zone::Zone;
 use gatherdns_core::{
     AttemptId, ClientAddr, ClientTransport, Closed, ConnId, ConnectionCommand, Destination, Event,
@@ -20,6 +20,7 @@ use gatherdns_core::{
 };
 
 use crate::message::{QuerySpec, Reply};
+use crate::upstream_reply::{self, Head};
 
 /// How a simulated upstream behaves.
 pub enum Behaviour {
@@ -625,35 +626,31 @@ impl Sim {
     }
 }
 
-/// A reply from the upstream's zone, truncated over UDP beyond its limit.
+/// A reply from the upstream's zone, truncated over UDP beyond its limit, encoded by
+/// `domain` (see `upstream_reply.rs`).
 fn answer_from_zone(up: &Upstream, query: &ClientQuery, transport: Transport) -> Bytes {
     let zone = up.zone.as_ref().expect("answering upstreams have a zone");
     let answer = zone.lookup(&query.qname, query.qtype);
-    let header = ReplyHeader {
+    let head = Head {
         id: query.id,
-        opcode: Opcode::QUERY,
         rd: query.rd,
         cd: query.cd,
         aa: answer.aa,
         ra: false,
-        rcode: u16::from(answer.rcode.to_int()),
-        question: Some((&query.qname, query.qtype, query.qclass)),
-        edns_do: query.edns.map(|e| e.dnssec_ok),
-        udp_size: 1232,
-        ede: &[],
+        tc: false,
+        rcode: answer.rcode,
+        question: (&query.qname, query.qtype, query.qclass),
+        edns: query.edns.map(|e| (1232, e.dnssec_ok)),
     };
     let limit = match transport {
         Transport::Udp => up.udp_limit,
         Transport::Tcp => MAX_MESSAGE_LEN,
     };
-    let mut buf = BytesMut::new();
-    write_reply(
-        &mut buf,
-        &header,
+    upstream_reply::build(
+        &head,
         [&answer.answer, &answer.authority, &answer.additional],
         limit,
     )
-    .0
 }
 
 /// Another of the gateway's sockets towards the upstream than the one a UDP query left from.

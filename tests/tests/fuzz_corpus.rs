@@ -81,6 +81,11 @@ fn zonefile() {
     replay("zonefile", fuzzing::zonefile);
 }
 
+#[test]
+fn gateway_ops() {
+    replay("gateway_ops", fuzzing::gateway_ops);
+}
+
 // ---- the seed corpus ----
 
 /// Writes the `seed-*` files of every target (leaving inputs the fuzzers found alone) and
@@ -98,6 +103,7 @@ fn regenerate_seed_corpus() {
     write_seeds("corefile", fuzzing::corefile, corefile_seeds());
     write_seeds("tcp_framing", fuzzing::tcp_framing, tcp_framing_seeds());
     write_seeds("zonefile", fuzzing::zonefile, zonefile_seeds());
+    write_seeds("gateway_ops", fuzzing::gateway_ops, gateway_ops_seeds());
 }
 
 fn write_seeds(target: &str, check: fn(&[u8]), seeds: Seeds) {
@@ -725,5 +731,142 @@ fn zonefile_seeds() -> Seeds {
         ("bad-line", b"@ 60 IN A 300.1.2.3\n".to_vec()),
         ("unbalanced", b"@ SOA ns hostmaster ( 1 2 3 4\n".to_vec()),
         ("max-ttl", b"@ 2147483647 A 192.0.2.1\nx 4294967295 A 192.0.2.2\n".to_vec()),
+    ]
+}
+
+/// Steps of `fuzzing::decode_ops`: a selector byte (its value mod 12) and its arguments.
+mod step {
+    /// A query: target 0 gather, 1 proxy, 2 hosts, 3 refused; over TCP; for SRV.
+    pub(super) fn query(target: u8, tcp: bool, srv: bool) -> Vec<u8> {
+        vec![0, target | u8::from(tcp) << 2 | if srv { 0x18 } else { 0 }]
+    }
+    /// A reply to the sub-query `pick` back from the newest: 0 right, 3 SERVFAIL, 4 wrong
+    /// ID, 5 wrong question, 6 wrong source, 7 wrong socket, 8 truncated.
+    pub(super) fn reply(kind: u8, pick: u8) -> Vec<u8> {
+        vec![3, kind, pick]
+    }
+    pub(super) fn malformed(pick: u8, bytes: &[u8]) -> Vec<u8> {
+        [&[3, 9, pick, bytes.len() as u8][..], bytes].concat()
+    }
+    pub(super) fn fail(pick: u8) -> Vec<u8> {
+        vec![6, pick]
+    }
+    pub(super) fn open(pick: u8) -> Vec<u8> {
+        vec![7, pick]
+    }
+    /// 0 connect failed, 1 lost, 2 broken.
+    pub(super) fn close(how: u8, pick: u8) -> Vec<u8> {
+        vec![8, how, pick]
+    }
+    /// Time passes, 16 ms per unit.
+    pub(super) fn advance(units: u8) -> Vec<u8> {
+        vec![9, units]
+    }
+    pub(super) fn next_timeout() -> Vec<u8> {
+        vec![10]
+    }
+    pub(super) fn reconfigure(variant: u8) -> Vec<u8> {
+        vec![11, variant << 1 | 1]
+    }
+    /// Hosts texts 0 to 2, 3 malformed, 4 another path.
+    pub(super) fn update_file(variant: u8) -> Vec<u8> {
+        vec![11, variant << 1]
+    }
+}
+
+fn gateway_ops_seeds() -> Seeds {
+    use step::*;
+    let (gather, proxy, hosts, refused) = (0, 1, 2, 3);
+    let ops = |steps: Vec<Vec<u8>>| steps.concat();
+    let overload = (0..9).map(|i| query(proxy, i % 2 == 0, false)).collect();
+    vec![
+        (
+            "proxy-answered",
+            ops(vec![query(proxy, false, false), reply(0, 0)]),
+        ),
+        (
+            "gather-truncated-then-tcp",
+            ops(vec![
+                query(gather, false, false),
+                reply(8, 0),
+                open(0),
+                reply(0, 0),
+                reply(0, 1),
+                reply(0, 2),
+                advance(200),
+            ]),
+        ),
+        (
+            "forged-replies",
+            ops(vec![
+                query(proxy, false, false),
+                reply(4, 0),
+                reply(5, 0),
+                reply(6, 0),
+                reply(7, 0),
+                malformed(0, &[0, 0, 0x81, 0x80, 0, 1]),
+                reply(0, 0),
+                advance(200),
+            ]),
+        ),
+        (
+            "timeouts-and-retries",
+            ops(vec![
+                query(gather, false, false),
+                query(proxy, false, true),
+                next_timeout(),
+                fail(0),
+                advance(40),
+                next_timeout(),
+                advance(250),
+            ]),
+        ),
+        ("overload", ops([overload, vec![advance(200)]].concat())),
+        (
+            "reload-in-flight",
+            ops(vec![
+                query(gather, false, false),
+                query(proxy, true, false),
+                reconfigure(1),
+                query(proxy, false, false),
+                reply(0, 0),
+                open(0),
+                reconfigure(2),
+                query(proxy, true, false),
+                advance(250),
+            ]),
+        ),
+        (
+            "hosts-changes",
+            ops(vec![
+                query(hosts, false, false),
+                update_file(1),
+                query(hosts, true, false),
+                update_file(3),
+                update_file(4),
+                query(hosts, false, true),
+                update_file(2),
+                reconfigure(0),
+                query(hosts, false, false),
+                query(refused, false, false),
+            ]),
+        ),
+        (
+            "connections",
+            ops(vec![
+                query(proxy, true, false),
+                query(gather, true, false),
+                open(0),
+                close(1, 0),
+                open(0),
+                close(2, 0),
+                close(0, 0),
+                query(proxy, true, false),
+                open(0),
+                reply(0, 0),
+                advance(250),
+                advance(250),
+            ]),
+        ),
     ]
 }

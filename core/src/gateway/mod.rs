@@ -9,6 +9,8 @@ mod connections;
 mod files;
 mod finish;
 mod health;
+#[cfg(feature = "fuzzing")]
+mod invariants;
 mod kubernetes;
 mod loop_check;
 mod observe;
@@ -16,6 +18,8 @@ mod reconfigure;
 mod start;
 
 pub use files::WatchedFile;
+#[cfg(feature = "fuzzing")]
+pub use invariants::{Census, PoolLoad, TIMER_HORIZON};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -10,6 +10,8 @@ use gatherdns_tests::message::QuerySpec;
 use gatherdns_tests::sim::{Behaviour, Sim};
 use proptest::prelude::*;
 
+mod model;
+
 const COREFILE: &str = "
 distributed.local.:53 {
   gathersrv distributed.local. {
