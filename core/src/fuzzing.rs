@@ -33,7 +33,7 @@ mod reply;
 
 pub use crate::gateway::{Census, PoolLoad, TIMER_HORIZON};
 pub use fixtures::MAX_INFLIGHT;
-pub use model::{run, MAX_CONCURRENT_COVERS_RETRIES};
+pub use model::run;
 pub use ops::{decode_ops, gateway_ops, Op, ReplyKind, Target};
 pub use reply::{encode_with_domain, Encode, ReplySpec};
 

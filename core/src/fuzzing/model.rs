@@ -24,11 +24,6 @@ use crate::{
     Gateway, ListenerId, SocketIndex, UpstreamFailure, UPSTREAM_SOCKETS,
 };
 
-/// Whether `max_concurrent` must hold for every sub-query in flight, retries (to another
-/// upstream, and over TCP after a truncated reply) and health probes included. Today only a
-/// part's first attempt checks the cap, so retries pass it; turn this on once they do not.
-pub const MAX_CONCURRENT_COVERS_RETRIES: bool = false;
-
 /// A proxied attempt's own timeout (`PROXY_ATTEMPT_TIMEOUT` in `gateway/start.rs`).
 const PROXY_ATTEMPT: Duration = Duration::from_secs(1);
 
@@ -639,14 +634,13 @@ impl Harness {
                 census.generation, self.generation
             ));
         }
-        // max_concurrent, pool by pool, in each pool's own configuration.
-        if MAX_CONCURRENT_COVERS_RETRIES {
-            for load in &census.pools {
-                let variant = self.variants[&load.generation];
-                let cap = caps(&configs()[variant])[load.index];
-                if cap.is_some_and(|cap| load.in_flight > cap) {
-                    return Err(format!("{load:?} over its max_concurrent {cap:?}"));
-                }
+        // max_concurrent, pool by pool, in each pool's own configuration: every attempt of a
+        // client query counts (retries and TCP retries too), health probes do not.
+        for load in &census.pools {
+            let variant = self.variants[&load.generation];
+            let cap = caps(&configs()[variant])[load.index];
+            if cap.is_some_and(|cap| load.in_flight > cap) {
+                return Err(format!("{load:?} over its max_concurrent {cap:?}"));
             }
         }
         // A retired configuration goes once its queries and their attempts have.

@@ -84,13 +84,16 @@ impl Gateway {
     pub fn check_invariants(&self, now: Instant) -> Result<(), String> {
         let pending = &self.pending;
 
-        // Attempts in flight are what the pools count, pool by pool.
+        // Attempts of client queries in flight are what the pools count, pool by pool
+        // (health probes take no place).
         let mut per_pool = BTreeMap::new();
         for a in pending.attempts.values() {
             if self.pools.get(a.pool).is_none() {
                 return Err(format!("an attempt of {:?}, a pool not kept", a.pool));
             }
-            *per_pool.entry((a.pool.gen, a.pool.index)).or_insert(0u32) += 1;
+            if a.owner != Owner::Probe {
+                *per_pool.entry((a.pool.gen, a.pool.index)).or_insert(0u32) += 1;
+            }
         }
         for (gen, pools) in self.pools.tables() {
             for (index, pool) in pools.iter().enumerate() {
