@@ -6,11 +6,12 @@
 //! adding and removing are O(1) and touch memory in order, where a heap holding every
 //! deadline of the last few seconds (hundreds of thousands at full load) pays a cache miss
 //! per level. What fits no lane goes to a small heap. The earliest entry overall is the
-//! earliest front, so entries come out in exactly the heap's order.
+//! earliest front, so entries come out in exactly the heap's order. Lane entries are packed
+//! into 16 bytes: at full load they are most of the gateway's memory that grows with load.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::generation::Ref;
 use crate::transmit::{AttemptId, ConnId};
@@ -35,11 +36,33 @@ type Entry = (Instant, TimerKey);
 /// Lanes kept at most: one per timeout in use is enough.
 const MAX_LANES: usize = 8;
 
+/// A lane whose capacity is this many times what it holds (and at least [`SHRINK_FROM`]) is
+/// shrunk, so that a burst of load does not keep its memory for ever.
+const SHRINK_RATIO: usize = 4;
+const SHRINK_FROM: usize = 4096;
+
+/// A lane entry, 16 bytes where an [`Entry`] takes 48: the deadline as nanoseconds from the
+/// first deadline the timers saw, and a query or attempt key with the kind in the top bit.
+/// Field order makes the derived order (deadline, key) the same as the entries' order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Packed {
+    at: i64,
+    key: u64,
+}
+
+/// The top bit of a packed key: an attempt, else a query (whose variant comes first in
+/// [`TimerKey`]'s order, as a clear bit does). Keys and attempt ids count up from 1 and
+/// never reach it.
+const ATTEMPT_BIT: u64 = 1 << 63;
+
 #[derive(Default)]
 pub(crate) struct Timers {
-    /// Each sorted by (deadline, key), earliest first.
-    lanes: Vec<VecDeque<Entry>>,
+    /// Each sorted by (deadline, key), earliest first. Query and attempt deadlines only.
+    lanes: Vec<VecDeque<Packed>>,
+    /// What fits no lane, and the few deadlines of other kinds.
     heap: BinaryHeap<Reverse<Entry>>,
+    /// What packed deadlines count from: the first deadline inserted.
+    epoch: Option<Instant>,
 }
 
 /// Where the earliest entry is.
@@ -51,7 +74,10 @@ enum Earliest {
 
 impl Timers {
     pub(crate) fn insert(&mut self, at: Instant, key: TimerKey) {
-        let entry = (at, key);
+        let Some(entry) = self.pack(at, key) else {
+            self.heap.push(Reverse((at, key)));
+            return;
+        };
         // The lane whose last entry is the latest one not after this entry keeps lanes
         // tight, so that the next deadline of each timeout finds its own lane.
         let fit = self
@@ -67,8 +93,39 @@ impl Timers {
         match fit {
             Some((_, lane)) => self.lanes[lane].push_back(entry),
             None if self.lanes.len() < MAX_LANES => self.lanes.push(VecDeque::from([entry])),
-            None => self.heap.push(Reverse(entry)),
+            None => self.heap.push(Reverse((at, key))),
         }
+    }
+
+    /// `None` for a key that does not pack, or a deadline too far from the epoch (centuries).
+    fn pack(&mut self, at: Instant, key: TimerKey) -> Option<Packed> {
+        let key = match key {
+            TimerKey::Query(q) if q < ATTEMPT_BIT => q,
+            TimerKey::Attempt(AttemptId(a)) if a < ATTEMPT_BIT => a | ATTEMPT_BIT,
+            _ => return None,
+        };
+        let epoch = *self.epoch.get_or_insert(at);
+        let at = match at.checked_duration_since(epoch) {
+            Some(after) => i64::try_from(after.as_nanos()).ok()?,
+            None => -i64::try_from(epoch.duration_since(at).as_nanos()).ok()?,
+        };
+        Some(Packed { at, key })
+    }
+
+    fn unpack(&self, packed: Packed) -> Entry {
+        let epoch = self.epoch.expect("set by the first packed entry");
+        let offset = Duration::from_nanos(packed.at.unsigned_abs());
+        let at = if packed.at >= 0 {
+            epoch + offset
+        } else {
+            epoch - offset
+        };
+        let key = if packed.key & ATTEMPT_BIT != 0 {
+            TimerKey::Attempt(AttemptId(packed.key & !ATTEMPT_BIT))
+        } else {
+            TimerKey::Query(packed.key)
+        };
+        (at, key)
     }
 
     fn earliest(&self) -> Option<(Entry, Earliest)> {
@@ -76,14 +133,17 @@ impl Timers {
             .lanes
             .iter()
             .enumerate()
-            .filter_map(|(i, lane)| lane.front().map(|e| (*e, Earliest::Lane(i))));
+            .filter_map(|(i, lane)| lane.front().map(|p| (self.unpack(*p), Earliest::Lane(i))));
         let heap = self.heap.peek().map(|Reverse(e)| (*e, Earliest::Heap));
         lanes.chain(heap).min_by(|a, b| a.0.cmp(&b.0))
     }
 
     fn remove(&mut self, at: Earliest) -> Option<Entry> {
         match at {
-            Earliest::Lane(i) => self.lanes[i].pop_front(),
+            Earliest::Lane(i) => {
+                let packed = self.lanes[i].pop_front()?;
+                Some(self.unpack(packed))
+            }
             Earliest::Heap => self.heap.pop().map(|Reverse(e)| e),
         }
     }
@@ -105,17 +165,24 @@ impl Timers {
     #[cfg(feature = "fuzzing")]
     pub(crate) fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
         let heap = self.heap.iter().map(|Reverse(e)| *e);
-        self.lanes.iter().flatten().copied().chain(heap)
+        let lanes = self.lanes.iter().flatten().map(|p| self.unpack(*p));
+        lanes.chain(heap)
     }
 
     /// Drops stale entries from the front so that `next` does not report dead deadlines
-    /// forever when the timers are otherwise idle.
+    /// forever when the timers are otherwise idle, and gives back the room of lanes that a
+    /// burst grew.
     pub(crate) fn prune(&mut self, mut live: impl FnMut(Instant, &TimerKey) -> bool) {
         while let Some(((at, key), place)) = self.earliest() {
             if live(at, &key) {
                 break;
             }
             self.remove(place);
+        }
+        for lane in &mut self.lanes {
+            if lane.capacity() >= SHRINK_FROM && lane.len() * SHRINK_RATIO < lane.capacity() {
+                lane.shrink_to(lane.len() * 2);
+            }
         }
     }
 }
@@ -168,5 +235,53 @@ mod tests {
         }
         assert_eq!(popped, expected);
         assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any epoch will do for a test
+    fn packed_and_heap_entries_keep_one_order_even_before_the_epoch() {
+        assert_eq!(std::mem::size_of::<Packed>(), 16);
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut timers = Timers::default();
+        let pool = Ref { gen: 1, index: 0 };
+        let entries = [
+            (ms(500), TimerKey::Query(3)),
+            (ms(5), TimerKey::Attempt(AttemptId(7))),
+            (t0 - Duration::from_millis(300), TimerKey::Query(9)),
+            (ms(5), TimerKey::Probe { pool, upstream: 1 }),
+            (ms(5), TimerKey::Query(u64::MAX)),
+            (ms(5), TimerKey::Query(4)),
+            (ms(500), TimerKey::Connection(ConnId(2))),
+            (ms(7), TimerKey::Loop(pool)),
+        ];
+        for (at, key) in entries {
+            timers.insert(at, key);
+        }
+        let mut expected = entries.to_vec();
+        expected.sort();
+        let mut popped = Vec::new();
+        while let Some(entry) = timers.pop_due(ms(1000)) {
+            popped.push(entry);
+        }
+        assert_eq!(popped, expected);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any epoch will do for a test
+    fn a_lane_gives_back_what_a_burst_grew_once_it_drains() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        for i in 1..=100_000 {
+            timers.insert(t0 + Duration::from_micros(i), TimerKey::Query(i));
+        }
+        let grown = timers.lanes[0].capacity();
+        assert!(grown >= 100_000);
+        timers.prune(|at, _| at > t0 + Duration::from_micros(99_000));
+        assert!(
+            timers.lanes[0].capacity() < grown / 10,
+            "shrunk to what it holds"
+        );
+        assert_eq!(timers.next(), Some(t0 + Duration::from_micros(99_001)));
     }
 }
