@@ -11,6 +11,7 @@ mod gather;
 mod glommio;
 mod hosts;
 mod hygiene;
+mod ipv6;
 mod knot;
 mod kubernetes;
 mod multicluster;
