@@ -81,7 +81,14 @@ impl Runtime for Glommio {
     }
 
     fn spawn(future: impl Future<Output = ()> + 'static) -> Task<()> {
-        glommio::spawn_local(future)
+        // glommio's spawn_local runs a new task until it first waits, inside the caller. The
+        // host spawns from drains that hold the gateway, and a task that can finish at once
+        // (a background send that fails at once, towards an upstream that refused) would
+        // re-enter it: the first wait here makes the task run only once the spawner is done.
+        glommio::spawn_local(async move {
+            futures_lite::future::yield_now().await;
+            future.await;
+        })
     }
 
     fn detach(task: Task<()>) {
