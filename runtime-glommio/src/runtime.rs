@@ -226,3 +226,30 @@ impl HostUdp for Udp {
         sent.map(drop).map_err(io::Error::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use glommio::LocalExecutorBuilder;
+
+    use super::*;
+
+    #[test]
+    fn a_spawned_task_runs_only_after_its_spawner_is_done() {
+        uring::prepare(1).expect("io_uring");
+        let executor = LocalExecutorBuilder::default()
+            .io_memory(uring::IO_MEMORY)
+            .make()
+            .expect("executor");
+        executor.run(async {
+            let ran = Rc::new(Cell::new(false));
+            let flag = ran.clone();
+            let task = Glommio::spawn(async move { flag.set(true) });
+            assert!(!ran.get(), "the task ran inside spawn");
+            task.await;
+            assert!(ran.get());
+        });
+    }
+}
