@@ -50,7 +50,8 @@ pub trait Runtime: Sized + 'static {
         future: impl Future<Output = ()> + 'static,
     ) -> Result<(), String>;
 
-    /// Runs a task on the current executor.
+    /// Runs a task on the current executor, not before `spawn` returns: the host spawns from
+    /// inside drains, which hold the gateway a task may need.
     fn spawn(future: impl Future<Output = ()> + 'static) -> Self::Task;
 
     /// Lets a task run to its end without a handle.

@@ -81,7 +81,14 @@ impl Runtime for Glommio {
     }
 
     fn spawn(future: impl Future<Output = ()> + 'static) -> Task<()> {
-        glommio::spawn_local(future)
+        // glommio's spawn_local runs a new task until it first waits, inside the caller. The
+        // host spawns from drains that hold the gateway, and a task that can finish at once
+        // (a background send that fails at once, towards an upstream that refused) would
+        // re-enter it: the first wait here makes the task run only once the spawner is done.
+        glommio::spawn_local(async move {
+            futures_lite::future::yield_now().await;
+            future.await;
+        })
     }
 
     fn detach(task: Task<()>) {
@@ -217,5 +224,32 @@ impl HostUdp for Udp {
             None => self.io.send(payload).await,
         };
         sent.map(drop).map_err(io::Error::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use glommio::LocalExecutorBuilder;
+
+    use super::*;
+
+    #[test]
+    fn a_spawned_task_runs_only_after_its_spawner_is_done() {
+        uring::prepare(1).expect("io_uring");
+        let executor = LocalExecutorBuilder::default()
+            .io_memory(uring::IO_MEMORY)
+            .make()
+            .expect("executor");
+        executor.run(async {
+            let ran = Rc::new(Cell::new(false));
+            let flag = ran.clone();
+            let task = Glommio::spawn(async move { flag.set(true) });
+            assert!(!ran.get(), "the task ran inside spawn");
+            task.await;
+            assert!(ran.get());
+        });
     }
 }

@@ -3,7 +3,7 @@
 //! drop. Knot is an independent implementation, so gathering from it checks our wire handling
 //! against someone else's.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -34,8 +34,13 @@ impl Knot {
     /// Serves `zones` (`(origin, zone file text)`) on a free port; panics if knotd is missing
     /// or does not come up.
     pub fn start(zones: &[(&str, &str)]) -> Knot {
+        Knot::start_on_ip(IpAddr::V4(Ipv4Addr::LOCALHOST), zones)
+    }
+
+    /// Serves `zones` on a free port of `ip` (`::1` for the IPv6 tests).
+    pub fn start_on_ip(ip: IpAddr, zones: &[(&str, &str)]) -> Knot {
         let port = free_ports(1)[0];
-        Knot::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), zones)
+        Knot::start_on(SocketAddr::new(ip, port), zones)
     }
 
     /// Serves `zones` on `addr` (port 53 of an address of a network namespace, say).

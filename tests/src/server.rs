@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -153,10 +153,21 @@ pub fn free_ports(n: usize) -> Vec<u16> {
             continue;
         };
         // Holding both sockets until all ports are chosen keeps the choices distinct.
-        if let Ok(tcp) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            ports.push(port);
-            held.push((udp, tcp));
+        let Ok(tcp) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) else {
+            continue;
+        };
+        // The IPv6 tests listen on ::1: the port must be free there too, where the host has
+        // it (elsewhere binding fails for want of the address, not for the port).
+        let v6 = (
+            UdpSocket::bind((Ipv6Addr::LOCALHOST, port)),
+            TcpListener::bind((Ipv6Addr::LOCALHOST, port)),
+        );
+        let in_use = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AddrInUse;
+        if v6.0.as_ref().err().is_some_and(in_use) || v6.1.as_ref().err().is_some_and(in_use) {
+            continue;
         }
+        ports.push(port);
+        held.push((udp, tcp, v6));
     }
     assert_eq!(ports.len(), n, "could not find {n} free loopback ports");
     ports
@@ -201,8 +212,10 @@ pub struct ServerBuilder {
     /// A program (with its arguments) that runs the binary: it gets the binary's path and
     /// arguments after its own, and must exec it.
     wrapper: Vec<String>,
-    /// Which port's 127.0.0.1 listener to probe for readiness.
+    /// Which port's listener to probe for readiness.
     probe_port: usize,
+    /// The address of that listener: 127.0.0.1 unless the server listens elsewhere (::1).
+    probe_ip: IpAddr,
     /// Where to probe instead, for a server on a fixed address.
     probe_addr: Option<SocketAddr>,
 }
@@ -217,6 +230,7 @@ impl ServerBuilder {
             env: Vec::new(),
             wrapper: Vec::new(),
             probe_port: 0,
+            probe_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             probe_addr: None,
         }
     }
@@ -252,6 +266,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Probes `ip`:`@PORT0@` (and makes it [`Server::addr`]) instead of 127.0.0.1, for a
+    /// server that listens only on another loopback address, such as `::1`.
+    pub fn probe_ip(mut self, ip: IpAddr) -> Self {
+        self.probe_ip = ip;
+        self
+    }
+
     /// Adds command-line arguments after `-conf`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| a.to_string()));
@@ -271,7 +292,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Starts the server and waits until it answers on 127.0.0.1:`@PORT0@`.
+    /// Starts the server and waits until it answers on 127.0.0.1:`@PORT0@` (or where
+    /// [`Self::probe_ip`] or [`Self::probe_at`] say).
     pub fn start(&self) -> Server {
         let mut last_error = String::new();
         // A port taken between choosing and binding is retried with fresh ports.
@@ -389,7 +411,7 @@ impl ServerBuilder {
         stderr.spawn_reader(child.stderr.take().expect("piped stderr"));
         let addr = self
             .probe_addr
-            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, ports[self.probe_port])));
+            .unwrap_or_else(|| SocketAddr::new(self.probe_ip, ports[self.probe_port]));
         let mut server = Server {
             child,
             dir,
@@ -464,7 +486,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// 127.0.0.1 and the first port: the demo's distributed domain.
+    /// The address probed at start: 127.0.0.1 and the first port (the demo's distributed
+    /// domain) unless the builder said otherwise.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -62,7 +62,8 @@ pub struct ServerBlock {
     pub zones: Vec<Name>,
     /// The port (from the key, else `-dns.port`, else 53).
     pub port: u16,
-    /// Addresses from `bind`; empty means every address (0.0.0.0 and ::).
+    /// Addresses from `bind`; empty means every IPv4 address (0.0.0.0), as the README says:
+    /// CoreDNS would listen on both families there.
     pub bind: Vec<IpAddr>,
     /// `gathersrv` directives (at most one per block).
     pub gathers: Vec<Gather>,

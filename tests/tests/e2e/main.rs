@@ -12,6 +12,7 @@ mod gather;
 mod glommio;
 mod hosts;
 mod hygiene;
+mod ipv6;
 mod knot;
 mod kubernetes;
 mod multicluster;

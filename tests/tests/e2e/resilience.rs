@@ -114,3 +114,42 @@ fn every_cluster_dead_is_servfail_within_the_deadline() {
         );
     });
 }
+
+/// A cluster whose DNS is gone (a closed port: every sub-query draws an ICMP port
+/// unreachable, which the next send on that socket reports as an error) under a burst: every
+/// query is answered with the live cluster's part, and the server lives on. gatherdns-glommio
+/// used to panic here: a send that failed at once fell back to a background task, which
+/// glommio ran inside the spawn, while the drain still held the gateway.
+#[test]
+fn a_refusing_cluster_under_a_burst_costs_no_reply() {
+    let closed = format!("127.0.0.1:{}", free_ports(1)[0]);
+    // Never marked down, so that every query sends to the closed port.
+    let dead_b = format!("{closed} {{\n        max_fails 0\n    }}");
+    for_each_binary(|binary| {
+        let mut server = start(binary, &corefile(&dead_b, None));
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = vec![0u8; 65535];
+        for burst in 0..5u16 {
+            let ids: Vec<u16> = (0..50).map(|i| burst * 50 + i).collect();
+            for id in &ids {
+                socket
+                    .send_to(&srv(*id).build(), server.addr())
+                    .expect("send");
+            }
+            let mut waiting: std::collections::BTreeSet<u16> = ids.into_iter().collect();
+            while !waiting.is_empty() {
+                let (len, _) = socket.recv_from(&mut buf).unwrap_or_else(|e| {
+                    panic!("{binary}: no reply for {} queries: {e}", waiting.len())
+                });
+                let reply = Reply::parse(&buf[..len]);
+                assert!(waiting.remove(&reply.id), "a second reply: {reply:#?}");
+                assert_eq!(reply.rcode, "NOERROR", "{reply:#?}");
+                assert_eq!(reply.answer.len(), 2, "cluster A's part: {reply:#?}");
+            }
+        }
+        assert!(server.is_running(), "{binary} died: {}", server.stderr());
+    });
+}
