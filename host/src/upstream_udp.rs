@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -100,7 +101,7 @@ fn open<R: Runtime>(
         Ok(socket) => {
             let socket = Rc::new(socket);
             let (stop, stopped) = async_channel::bounded::<()>(1);
-            let task = receive(driver.clone(), socket.clone(), index);
+            let task = receive(driver.clone(), socket.clone(), addr, index);
             R::detach(R::spawn(async move {
                 future::or(task, async {
                     let _ = stopped.recv().await;
@@ -121,8 +122,14 @@ fn open<R: Runtime>(
 }
 
 /// Feeds every datagram that arrives on an upstream socket to the gateway: a batch per wake
-/// and per drain.
-async fn receive<R: Runtime>(driver: Rc<Driver<R>>, socket: Rc<R::Udp>, index: SocketIndex) {
+/// and per drain. A refusal (the ICMP port unreachable a connected socket reports) fails the
+/// sub-queries waiting on the socket at once.
+async fn receive<R: Runtime>(
+    driver: Rc<Driver<R>>,
+    socket: Rc<R::Udp>,
+    addr: SocketAddr,
+    index: SocketIndex,
+) {
     let mut buf = <R::Udp as UdpSocket>::RecvBuf::default();
     let mut batch = Vec::new();
     let mut budget = Budget::<R>::with(REPLIES_PER_YIELD);
@@ -137,6 +144,10 @@ async fn receive<R: Runtime>(driver: Rc<Driver<R>>, socket: Rc<R::Udp>, index: S
                 });
                 batch.clear();
                 budget.spend(count.max(1)).await;
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                driver.handle(|gateway, now| gateway.handle_upstream_refused(now, addr, index));
+                budget.spend(1).await;
             }
             Err(_) => {
                 R::sleep_until(Instant::now() + ERROR_PAUSE).await;

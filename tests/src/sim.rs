@@ -30,6 +30,9 @@ pub enum Behaviour {
     Silent,
     /// The driver reports every datagram to it as unreachable, and no connection to it opens.
     Unreachable,
+    /// Its host refuses every datagram (ICMP port unreachable), which the gateway's socket
+    /// towards it reports as a refusal; connections to it open (and go unanswered).
+    Refusing,
     /// Replies with these bytes (ID patched in unless `keep_id`).
     Raw { bytes: Vec<u8>, keep_id: bool },
     /// Answers from its zone, but first sends a reply with the wrong ID and one for another
@@ -111,6 +114,8 @@ enum Delivery {
     },
     /// A datagram that could not be sent.
     Failure(AttemptId),
+    /// A refusal, reported by the gateway's socket `via` towards `from`.
+    Refused { from: SocketAddr, via: SocketIndex },
     /// The outcome of a connect: open, or failed.
     Connected { conn: ConnId, ok: bool },
     /// A message read from a connection.
@@ -444,6 +449,16 @@ impl Sim {
                 }
                 return;
             }
+            Behaviour::Refusing => {
+                if let Via::Udp(_, socket) = via {
+                    let refused = Delivery::Refused {
+                        from: addr,
+                        via: socket,
+                    };
+                    self.schedule(latency * 2, probe, refused);
+                }
+                return;
+            }
             Behaviour::Raw { bytes, keep_id } => {
                 let mut b = bytes.clone();
                 if !keep_id && b.len() >= 2 {
@@ -555,6 +570,7 @@ impl Sim {
                 self.gw
                     .handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
             }
+            Delivery::Refused { from, via } => self.gw.handle_upstream_refused(now, from, via),
             Delivery::Connected { conn, ok } => {
                 let c = self.conns.get_mut(&conn).expect("a connection it opened");
                 if !c.is_live() {

@@ -361,6 +361,29 @@ impl Gateway {
         self.release_retired();
     }
 
+    /// The upstream `from` refused a datagram sent on socket `via`: an ICMP port unreachable,
+    /// which a socket connected to it reports as an error. Every UDP attempt to it on that
+    /// socket fails now rather than at its timeout (each went to the same closed port; which
+    /// one the refusal answered cannot be told), so a cluster whose DNS is down but whose
+    /// host is up costs a retry, not `cluster_timeout`.
+    pub fn handle_upstream_refused(&mut self, now: Instant, from: SocketAddr, via: SocketIndex) {
+        // Sorted, so that the failures (and their retries) come in one order.
+        #[allow(clippy::disallowed_methods)]
+        let mut refused: Vec<AttemptId> = self
+            .pending
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.addr == from && a.transport == UpstreamTransport::Udp(via))
+            .map(|(id, _)| *id)
+            .collect();
+        refused.sort_unstable();
+        for id in refused {
+            self.upstream_failure(now, id, UpstreamFailure::Unreachable);
+        }
+        self.settle_connections(now);
+        self.release_retired();
+    }
+
     /// Fails an attempt that could not be completed; unknown attempts are ignored.
     fn upstream_failure(&mut self, now: Instant, attempt: AttemptId, failure: UpstreamFailure) {
         let Some(a) = self.drop_attempt(attempt) else {

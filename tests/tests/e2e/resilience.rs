@@ -153,3 +153,20 @@ fn a_refusing_cluster_under_a_burst_costs_no_reply() {
         assert!(server.is_running(), "{binary} died: {}", server.stderr());
     });
 }
+
+/// A cluster whose host is up but whose DNS port is closed refuses each sub-query (ICMP port
+/// unreachable): the attempts fail at once, so the first query costs milliseconds, not two
+/// 500 ms attempts.
+#[test]
+fn a_cluster_whose_port_is_closed_costs_no_timeout() {
+    let closed = format!("127.0.0.1:{}", free_ports(1)[0]);
+    for_each_binary(|binary| {
+        let server = start(binary, &corefile(&closed, None));
+        let (reply, took) = timed(server.addr(), &srv(1), Duration::from_millis(200));
+        eprintln!("{binary}: first reply with a refusing cluster after {took:?}");
+        assert!(took < Duration::from_millis(450), "{binary}: {took:?}");
+        assert_eq!(reply.answer.len(), 2, "cluster A's part: {reply:?}");
+        assert_eq!(reply.ede.len(), 1, "{reply:?}");
+        assert_eq!(reply.ede[0].0, 23, "a network error: {reply:?}");
+    });
+}

@@ -179,3 +179,24 @@ fn upstream_truncation_is_retried_over_tcp_to_the_same_upstream() {
     assert_eq!(transports, vec![Transport::Udp, Transport::Tcp]);
     assert_eq!(sim.gw.stats().upstream_tc_retries, 1);
 }
+
+#[test]
+fn a_cluster_whose_host_refuses_fails_at_once_not_at_the_timeout() {
+    let mut sim = sim();
+    set(&mut sim, UPSTREAM_B, Behaviour::Refusing);
+    let client = sim.send(&QuerySpec::new(SRV_NAME, Rtype::SRV).edns(1232, false));
+    sim.drive_bounded(1000);
+    let reply = sim.only_reply(client);
+    // Two attempts, each refused after one round trip: milliseconds, not 2 × 500.
+    assert!(
+        sim.elapsed_ms(reply.at) < 10,
+        "{} ms",
+        sim.elapsed_ms(reply.at)
+    );
+    let reply = reply.parse();
+    assert_eq!(reply.answer.len(), 2, "cluster A's part");
+    assert_eq!(reply.ede.len(), 1);
+    assert_eq!(reply.ede[0].0, 23, "a network error: {:?}", reply.ede);
+    assert_eq!(sim.gw.stats().upstream_failures, 2);
+    assert_eq!(sim.gw.stats().upstream_timeouts, 0);
+}
