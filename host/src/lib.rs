@@ -45,6 +45,7 @@ mod timer;
 mod udp;
 mod upstream_tcp;
 mod upstream_udp;
+mod waiting;
 mod watch;
 
 pub use runtime::{Runtime, UdpSocket};

@@ -15,6 +15,7 @@ use gatherdns_core::{AttemptId, ClientAddr, ClientTransport, ListenerId, Upstrea
 use crate::budget::Budget;
 use crate::driver::Driver;
 use crate::runtime::{Runtime, UdpSocket};
+use crate::waiting::WaitingReplies;
 
 /// Sends allowed to wait for a full socket buffer, per driver and direction; beyond this a
 /// reply is dropped (and counted), as the network would drop it, and a sub-query fails at
@@ -75,12 +76,10 @@ pub(crate) struct Outbox<R: Runtime> {
     queued: Vec<Queued<R>>,
     /// Sub-queries that failed before reaching a socket (no socket could be opened).
     failed: Vec<(AttemptId, UpstreamFailure)>,
-    /// Client replies waiting in background tasks for a full socket buffer.
-    reply_backlog: Rc<Cell<usize>>,
-    /// Sub-queries waiting the same way.
+    /// Client replies waiting for a full socket buffer, in order, per socket.
+    replies: WaitingReplies<R>,
+    /// Sub-queries waiting in background tasks for a full socket buffer.
     query_backlog: Rc<Cell<usize>>,
-    /// Client replies given up (`gatherdns_udp_replies_dropped_total`).
-    replies_dropped: Rc<Cell<u64>>,
 }
 
 impl<R: Runtime> Default for Outbox<R> {
@@ -88,9 +87,8 @@ impl<R: Runtime> Default for Outbox<R> {
         Outbox {
             queued: Vec::new(),
             failed: Vec::new(),
-            reply_backlog: Rc::default(),
+            replies: WaitingReplies::default(),
             query_backlog: Rc::default(),
-            replies_dropped: Rc::default(),
         }
     }
 }
@@ -122,12 +120,17 @@ impl<R: Runtime> Outbox<R> {
 
     /// Client replies waiting for room in a full socket buffer.
     pub(crate) fn replies_waiting(&self) -> usize {
-        self.reply_backlog.get()
+        self.replies.waiting()
     }
 
     /// Client replies given up so far.
     pub(crate) fn replies_dropped(&self) -> u64 {
-        self.replies_dropped.get()
+        self.replies.dropped()
+    }
+
+    /// Client replies that waited for room in a full socket buffer so far.
+    pub(crate) fn replies_waited(&self) -> u64 {
+        self.replies.waited()
     }
 
     /// A sub-query that cannot be sent, reported with the next flush.
@@ -152,6 +155,13 @@ impl<R: Runtime> Outbox<R> {
         {
             let socket = &run[0].socket;
             let mut sent = 0;
+            // Replies already waiting on this socket go first: these queue behind them.
+            if self.replies.holds(socket) {
+                sent = run.len();
+                for q in run {
+                    self.replies.push(socket, q.to, q.payload.clone());
+                }
+            }
             while sent < run.len() {
                 let batch = run[sent..].iter().map(|q| (q.to, &q.payload[..]));
                 match socket.try_send(batch) {
@@ -166,36 +176,28 @@ impl<R: Runtime> Outbox<R> {
         self.queued.clear();
     }
 
-    /// A datagram the socket did not take at once: sent from a background task that waits
-    /// for room (bounded), or given up now. A sub-query given up fails (now, or from the task
-    /// when the wait runs out); a reply given up is lost, as the network would lose it, and
-    /// counted.
+    /// A datagram the socket did not take at once. A reply queues behind the socket's
+    /// other waiting replies ([`WaitingReplies`]). A sub-query is sent from a background task
+    /// that waits for room (bounded), or fails now; it fails from the task when the wait
+    /// runs out.
     fn send_later(
         &self,
         driver: &Rc<Driver<R>>,
         q: &Queued<R>,
         failed: &mut Vec<(AttemptId, UpstreamFailure)>,
     ) {
-        let backlog = match q.attempt {
-            None => &self.reply_backlog,
-            Some(_) => &self.query_backlog,
+        let Some(attempt) = q.attempt else {
+            self.replies.push(&q.socket, q.to, q.payload.clone());
+            return;
         };
+        let backlog = &self.query_backlog;
         if backlog.get() >= MAX_BACKLOG {
-            match q.attempt {
-                Some(attempt) => failed.push((attempt, UpstreamFailure::Unreachable)),
-                None => self.replies_dropped.set(self.replies_dropped.get() + 1),
-            }
+            failed.push((attempt, UpstreamFailure::Unreachable));
             return;
         }
         backlog.set(backlog.get() + 1);
-        let (backlog, dropped, socket, to, payload, attempt) = (
-            backlog.clone(),
-            self.replies_dropped.clone(),
-            q.socket.clone(),
-            q.to,
-            q.payload.clone(),
-            q.attempt,
-        );
+        let (backlog, socket, to, payload) =
+            (backlog.clone(), q.socket.clone(), q.to, q.payload.clone());
         let driver = driver.clone();
         R::detach(R::spawn(async move {
             let send = async { socket.send(&payload, to).await.is_ok() };
@@ -205,12 +207,10 @@ impl<R: Runtime> Outbox<R> {
             };
             let sent = future::or(send, timeout).await;
             backlog.set(backlog.get() - 1);
-            match (sent, attempt) {
-                (true, _) => {}
-                (false, Some(attempt)) => driver.handle(|gateway, now| {
+            if !sent {
+                driver.handle(|gateway, now| {
                     gateway.handle_upstream_failure(now, attempt, UpstreamFailure::Unreachable)
-                }),
-                (false, None) => dropped.set(dropped.get() + 1),
+                });
             }
         }));
     }
