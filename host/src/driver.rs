@@ -190,6 +190,11 @@ impl<R: Runtime> Driver<R> {
         self.outbox.borrow().replies_waiting()
     }
 
+    /// Client UDP replies that waited for room in a full socket buffer.
+    pub(crate) fn replies_waited(&self) -> u64 {
+        self.outbox.borrow().replies_waited()
+    }
+
     /// Client UDP replies given up because their socket stayed full.
     pub(crate) fn replies_dropped(&self) -> u64 {
         self.outbox.borrow().replies_dropped()

@@ -59,6 +59,7 @@ pub(crate) async fn serve<R: Runtime>(driver: Rc<Driver<R>>, commands: Receiver<
             Command::Metrics(reply) => {
                 let mut snapshot = driver.inspect(|gateway| gateway.metrics());
                 snapshot.counter(&families::PANICS, &[], driver.panics());
+                snapshot.counter(&families::UDP_REPLIES_WAITED, &[], driver.replies_waited());
                 snapshot.counter(
                     &families::UDP_REPLIES_DROPPED,
                     &[],

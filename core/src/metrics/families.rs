@@ -291,6 +291,13 @@ def!(
     "Client messages dropped without a reply (not a DNS header, or a response)."
 );
 def!(
+    UDP_REPLIES_WAITED,
+    "gatherdns_udp_replies_waited_total",
+    Kind::Counter,
+    [],
+    "Replies to UDP clients that waited for room in a full socket send buffer (the executor stops reading queries while many wait)."
+);
+def!(
     UDP_REPLIES_DROPPED,
     "gatherdns_udp_replies_dropped_total",
     Kind::Counter,

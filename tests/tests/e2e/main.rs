@@ -3,6 +3,7 @@
 //! DNS. Every test runs once per binary in `BINARIES`. One test binary, modules per topic.
 
 mod answers;
+mod backlog;
 mod caps;
 mod cli;
 mod common;
