@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use gatherdns_tests::netns::enter_private_network;
 
 use crate::common::*;
+use crate::ops::{get, samples};
 
 const COREFILE: &str = "example.test.:@PORT0@ {\n    bind 127.0.0.1\n    file example.test.zone\n    prometheus 127.0.0.1:@PORT1@\n}\n";
 
@@ -28,42 +29,12 @@ fn zone() -> String {
     )
 }
 
-/// `/metrics` of the server at `addr`. Its requests share the slow loopback with the flood,
-/// so they get more time than other tests give them.
-fn metrics(addr: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .expect("connect to /metrics");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(stream, "GET /metrics HTTP/1.0\r\n\r\n").expect("request");
-    let mut body = String::new();
-    stream
-        .read_to_string(&mut body)
-        .expect("a response, then close");
-    body
-}
-
-/// The value of an unlabelled counter in a `/metrics` body (0 when absent).
-fn counter(body: &str, name: &str) -> u64 {
-    body.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0, |v| v as u64)
-}
-
-/// Queries the server read, by `coredns_dns_requests_total`'s samples.
-fn requests(body: &str) -> u64 {
-    body.lines()
-        .filter(|l| l.starts_with("coredns_dns_requests_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
+/// The sum of a counter's samples in a `/metrics` body (0 when absent).
+fn total(body: &str, name: &str) -> u64 {
+    samples(body)
+        .iter()
+        .filter(|((n, _), _)| n == name)
+        .map(|(_, v)| *v as u64)
         .sum()
 }
 
@@ -109,7 +80,7 @@ fn a_full_client_socket_loses_no_reply_silently() {
         let server = ServerBuilder::new(binary, COREFILE)
             .file("example.test.zone", &zone())
             .start();
-        let before = metrics(server.addr_of(1));
+        let (_, _, before) = get(server.addr_of(1), "/metrics");
         let rcvbuf_before = rcvbuf_errors();
         let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
         client.connect(server.addr()).expect("connect");
@@ -133,13 +104,11 @@ fn a_full_client_socket_loses_no_reply_silently() {
             client.send(&q.build()).expect("send");
         }
         let replies = received.recv().expect("the reader's count");
-        eprintln!("{binary}: {replies} replies; asking /metrics");
-        let started = Instant::now();
-        let after = metrics(server.addr_of(1));
-        eprintln!("{binary}: /metrics took {:?}", started.elapsed());
-        let read = requests(&after) - requests(&before);
-        let waited = counter(&after, "gatherdns_udp_replies_waited_total");
-        let dropped = counter(&after, "gatherdns_udp_replies_dropped_total");
+        let (_, _, after) = get(server.addr_of(1), "/metrics");
+        let requests = "coredns_dns_requests_total";
+        let read = total(&after, requests) - total(&before, requests);
+        let waited = total(&after, "gatherdns_udp_replies_waited_total");
+        let dropped = total(&after, "gatherdns_udp_replies_dropped_total");
         let kernel = rcvbuf_errors() - rcvbuf_before;
         eprintln!(
             "{binary}: sent {SENT}, server read {read}, replies {replies}, waited {waited}, \

@@ -94,10 +94,10 @@ fn headers_len(headers: &BTreeMap<String, String>) -> Option<usize> {
 }
 
 /// A sample of the exposition: name and its labels, sorted.
-type Key = (String, Vec<(String, String)>);
+pub(crate) type Key = (String, Vec<(String, String)>);
 
 /// Parses the text format (no escapes occur in our label values).
-fn samples(text: &str) -> BTreeMap<Key, f64> {
+pub(crate) fn samples(text: &str) -> BTreeMap<Key, f64> {
     let mut out = BTreeMap::new();
     for line in text
         .lines()
