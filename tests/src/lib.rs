@@ -3,6 +3,7 @@
 #![allow(unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 pub mod dns_client;
+pub mod echo_cluster;
 pub mod knot;
 pub mod kube_api;
 pub mod message;

@@ -4,70 +4,12 @@
 //! own queries). Every client gets exactly one reply.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use gatherdns_tests::echo_cluster::EchoCluster;
+
 use crate::common::*;
-
-/// A cluster DNS that holds every query `hold` before answering it (an empty NOERROR: the
-/// query echoed with QR set), and records the most queries it held at once.
-struct SlowCluster {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<(usize, usize)>>,
-}
-
-impl SlowCluster {
-    fn start(hold: Duration) -> SlowCluster {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .expect("timeout");
-        let addr = socket.local_addr().expect("addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            let mut held: Vec<(Instant, SocketAddr, Vec<u8>)> = Vec::new();
-            let (mut most, mut total) = (0, 0);
-            let mut buf = vec![0u8; 65535];
-            // Bounded: the test stops it, and it gives up by itself after a minute.
-            let end = Instant::now() + Duration::from_secs(60);
-            while !stopping.load(Ordering::Relaxed) && Instant::now() < end {
-                if let Ok((len, from)) = socket.recv_from(&mut buf) {
-                    if len >= 12 {
-                        let mut reply = buf[..len].to_vec();
-                        reply[2] |= 0x80;
-                        held.push((Instant::now() + hold, from, reply));
-                        total += 1;
-                        most = most.max(held.len());
-                    }
-                }
-                let now = Instant::now();
-                held.retain(|(due, to, reply)| {
-                    if *due > now {
-                        return true;
-                    }
-                    let _ = socket.send_to(reply, to);
-                    false
-                });
-            }
-            (most, total)
-        });
-        SlowCluster {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops it; returns the most queries it held at once and how many it received.
-    fn finish(mut self) -> (usize, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().expect("once").join().expect("no panic")
-    }
-}
 
 /// Cluster A is served by the same process; cluster B forwards to `b` with `options`.
 fn corefile(b: SocketAddr, options: &str) -> String {
@@ -136,7 +78,7 @@ fn max_concurrent_bounds_what_a_slow_cluster_sees_over_the_whole_process() {
     for (binary, args) in runs {
         eprintln!("--- {binary} {args:?}");
         // Held for less than an attempt's 500 ms, so that no retry muddles the count.
-        let cluster = SlowCluster::start(Duration::from_millis(300));
+        let cluster = EchoCluster::start(Duration::from_millis(300));
         let server = start(binary, &corefile(cluster.addr, "max_concurrent 5"), args);
         let replies = burst(server.addr(), 20);
         if replies
@@ -146,7 +88,8 @@ fn max_concurrent_bounds_what_a_slow_cluster_sees_over_the_whole_process() {
             eprintln!("{:?}\n{}\n{}", replies, server.stdout(), server.stderr());
         }
         drop(server);
-        let (most, total) = cluster.finish();
+        let seen = cluster.finish();
+        let (most, total) = (seen.most_held, seen.total);
         assert_eq!(
             most, 5,
             "{binary} {args:?}: at most 5 sub-queries in flight, and 5 reached"
@@ -182,13 +125,13 @@ fn max_inflight_refuses_client_queries_beyond_it_at_once() {
     ];
     for (binary, args, executors) in runs {
         eprintln!("--- {binary} {args:?}");
-        let cluster = SlowCluster::start(Duration::from_millis(300));
+        let cluster = EchoCluster::start(Duration::from_millis(300));
         let mut args = args.to_vec();
         args.extend(["-max-inflight", "3"]);
         let server = start(binary, &corefile(cluster.addr, ""), &args);
         let replies = burst(server.addr(), 12);
         drop(server);
-        let (most, _) = cluster.finish();
+        let most = cluster.finish().most_held;
         let refused: Vec<_> = replies
             .iter()
             .filter(|(r, _)| r.rcode == "REFUSED")

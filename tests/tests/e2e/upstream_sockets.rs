@@ -2,12 +2,10 @@
 //! ports, and a socket is replaced by one on a fresh port after 2,000 sub-queries (RFC 5452),
 //! without losing a reply on the way.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use gatherdns_tests::echo_cluster::EchoCluster;
 
 use crate::common::*;
 
@@ -16,45 +14,14 @@ const QUERIES: u16 = 10_000;
 /// Queries in flight at once from the test client.
 const WINDOW: u16 = 100;
 
-/// A cluster DNS that answers every query at once (an empty NOERROR: the query echoed with
-/// QR set) and counts the queries per source port.
-fn echo_cluster() -> (
-    SocketAddr,
-    Arc<AtomicBool>,
-    thread::JoinHandle<BTreeMap<u16, u32>>,
-) {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("timeout");
-    let addr = socket.local_addr().expect("addr");
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = stop.clone();
-    let thread = thread::spawn(move || {
-        let mut ports = BTreeMap::new();
-        let mut buf = vec![0u8; 65535];
-        let end = Instant::now() + Duration::from_secs(120);
-        while !stopping.load(Ordering::Relaxed) && Instant::now() < end {
-            if let Ok((len, from)) = socket.recv_from(&mut buf) {
-                if len >= 12 {
-                    buf[2] |= 0x80;
-                    let _ = socket.send_to(&buf[..len], from);
-                    *ports.entry(from.port()).or_insert(0) += 1;
-                }
-            }
-        }
-        ports
-    });
-    (addr, stop, thread)
-}
-
 #[test]
 fn upstream_sockets_are_replaced_after_2000_uses_and_no_reply_is_lost() {
     for_each_binary(|binary| {
-        let (cluster, stop, counter) = echo_cluster();
+        let cluster = EchoCluster::start(Duration::ZERO);
         let corefile = format!(
             "distributed.local.:@PORT0@ {{\n    bind 127.0.0.1\n    gathersrv distributed.local. {{\n        \
-             cluster-b.local. b-\n    }}\n    forward cluster-b.local. {cluster}\n}}\n"
+             cluster-b.local. b-\n    }}\n    forward cluster-b.local. {}\n}}\n",
+            cluster.addr
         );
         let server = ServerBuilder::new(binary, &corefile).start();
         let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -80,8 +47,7 @@ fn upstream_sockets_are_replaced_after_2000_uses_and_no_reply_is_lost() {
         }
         assert_eq!(answered, QUERIES);
         drop(server);
-        stop.store(true, Ordering::Relaxed);
-        let ports = counter.join().expect("no panic");
+        let ports = cluster.finish().ports;
         let total: u32 = ports.values().sum();
         assert_eq!(total, u32::from(QUERIES), "one sub-query per query");
         assert!(
