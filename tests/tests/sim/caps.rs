@@ -9,7 +9,7 @@ use gatherdns_core::{Config, SharedCount};
 use gatherdns_tests::message::QuerySpec;
 use gatherdns_tests::sim::{config, Behaviour, Sim};
 
-use crate::fixtures::{zone, COREFILE, UPSTREAM_A, UPSTREAM_B};
+use crate::fixtures::{add_clusters, zone, COREFILE, UPSTREAM_B};
 
 const SRV_NAME: &str = "_demo._tcp.demo-service.default.svc.distributed.local.";
 const UPSTREAM_B2: &str = "10.9.0.2:53";
@@ -34,9 +34,21 @@ fn b_count(config: &Config) -> SharedCount {
 
 fn sim_of(config: Config) -> Sim {
     let mut sim = Sim::with_config(config);
-    sim.upstream(UPSTREAM_A, "cluster-a.local.", &zone("a", 8, ""));
-    sim.upstream(UPSTREAM_B, "cluster-b.local.", &zone("b", 9, ""));
+    add_clusters(&mut sim);
     sim
+}
+
+/// Cluster B behind two upstreams with `options`: the first silent, the second answering.
+fn silent_first(options: &str) -> (Sim, SharedCount) {
+    let config = b_config(&format!("{UPSTREAM_B} {UPSTREAM_B2}"), options);
+    let count = b_count(&config);
+    let mut sim = sim_of(config);
+    sim.upstream(UPSTREAM_B2, "cluster-b.local.", &zone("b", 9, ""));
+    sim.upstreams
+        .get_mut(&UPSTREAM_B.parse().unwrap())
+        .unwrap()
+        .behaviour = Behaviour::Silent;
+    (sim, count)
 }
 
 /// Steps until no client query is in flight (probes of a down upstream go on for ever),
@@ -93,17 +105,7 @@ fn two_gateways_of_one_configuration_share_the_limit() {
 
 #[test]
 fn retries_after_a_silent_upstream_stay_within_the_limit() {
-    let config = b_config(
-        &format!("{UPSTREAM_B} {UPSTREAM_B2}"),
-        "max_concurrent 2\n    policy sequential\n    max_fails 0",
-    );
-    let count = b_count(&config);
-    let mut sim = sim_of(config);
-    sim.upstream(UPSTREAM_B2, "cluster-b.local.", &zone("b", 9, ""));
-    sim.upstreams
-        .get_mut(&UPSTREAM_B.parse().unwrap())
-        .unwrap()
-        .behaviour = Behaviour::Silent;
+    let (mut sim, count) = silent_first("max_concurrent 2\n    policy sequential\n    max_fails 0");
     let clients: Vec<_> = (0..4).map(|_| sim.send(&srv())).collect();
     let most = drive_within(&mut [&mut sim], &count, 2);
     assert_eq!(most, 2);
@@ -144,17 +146,7 @@ fn a_tcp_retry_of_a_truncated_reply_keeps_its_place() {
 
 #[test]
 fn health_probes_take_no_place() {
-    let config = b_config(
-        &format!("{UPSTREAM_B} {UPSTREAM_B2}"),
-        "max_concurrent 1\n    policy sequential\n    max_fails 1",
-    );
-    let count = b_count(&config);
-    let mut sim = sim_of(config);
-    sim.upstream(UPSTREAM_B2, "cluster-b.local.", &zone("b", 9, ""));
-    sim.upstreams
-        .get_mut(&UPSTREAM_B.parse().unwrap())
-        .unwrap()
-        .behaviour = Behaviour::Silent;
+    let (mut sim, count) = silent_first("max_concurrent 1\n    policy sequential\n    max_fails 1");
     // The first query marks the first upstream down (and is answered by the second).
     let client = sim.send(&srv());
     drive_within(&mut [&mut sim], &count, 1);

@@ -38,6 +38,12 @@ alias.default.svc IN CNAME demo-service.default.svc
     )
 }
 
+/// Cluster A's and B's upstreams, answering from their zones.
+pub(crate) fn add_clusters(sim: &mut Sim) {
+    sim.upstream(UPSTREAM_A, "cluster-a.local.", &zone("a", 8, ""));
+    sim.upstream(UPSTREAM_B, "cluster-b.local.", &zone("b", 9, ""));
+}
+
 /// The SPEC §1 simulation with extra zone lines per cluster.
 pub(crate) fn sim_with(extra_a: &str, extra_b: &str) -> Sim {
     let mut sim = Sim::new(COREFILE, &[]);

@@ -253,16 +253,7 @@ fn a_reload_while_sub_queries_wait_on_pooled_connections() {
         "forward cluster-b.local. 10.9.0.1:53 {\n    force_tcp\n  }",
     );
     let mut sim = Sim::new(&corefile, &[]);
-    sim.upstream(
-        UPSTREAM_A,
-        "cluster-a.local.",
-        &crate::fixtures::zone("a", 8, ""),
-    );
-    sim.upstream(
-        UPSTREAM_B,
-        "cluster-b.local.",
-        &crate::fixtures::zone("b", 9, ""),
-    );
+    crate::fixtures::add_clusters(&mut sim);
     slow(&mut sim, UPSTREAM_B, Duration::from_millis(100));
     let before: Vec<_> = (0..3).map(|_| sim.send(&srv())).collect();
     sim.advance(Duration::from_millis(20));
