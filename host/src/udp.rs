@@ -1,7 +1,8 @@
 //! Client UDP and the outbox: one receive task per listening address hands each received
 //! batch to the gateway as one input, and the datagrams of a drain (client replies and
 //! upstream sub-queries) go out together when it ends, a batch per socket. Only a full socket
-//! buffer costs a task: the send then waits in the background, bounded in number and time.
+//! buffer costs more: a reply then queues for its socket ([`WaitingReplies`]), a sub-query
+//! waits in a task of its own, both bounded in number and time.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
