@@ -35,8 +35,12 @@ pub struct ClientAddr {
 /// UDP sockets a driver keeps towards each upstream, each on its own random port. The gateway
 /// picks the one a sub-query leaves from ([`Destination::Upstream`]) and accepts its reply
 /// only on that socket ([`crate::Gateway::handle_upstream_message`]), so that a spoofer must
-/// guess the one port as well as the ID (RFC 5452).
-pub const UPSTREAM_SOCKETS: usize = 4;
+/// guess the one port as well as the ID (RFC 5452). Two, not more: a port serves as many
+/// sub-queries before it is replaced whatever the count (`SOCKET_USES` in the host), fewer
+/// open ports give a blind spoofer fewer targets, and fewer sockets mean larger batches per
+/// system call and fewer upstream threads woken: 4 sockets cost gatherdns-smol 13% more CPU
+/// per gathered query than 2 under `benches/load/run`'s load (35 µs against 30).
+pub const UPSTREAM_SOCKETS: usize = 2;
 
 /// One of the driver's UDP sockets towards an upstream: `0..UPSTREAM_SOCKETS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,11 +5,12 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
+use gatherdns_core::UPSTREAM_SOCKETS;
 use gatherdns_tests::echo_cluster::EchoCluster;
 
 use crate::common::*;
 
-/// What the rotation needs: 2,000 uses of one of 4 sockets picked at random.
+/// What the rotation needs: 2,000 uses of one of the `UPSTREAM_SOCKETS` picked at random.
 const QUERIES: u16 = 10_000;
 /// Queries in flight at once from the test client.
 const WINDOW: u16 = 100;
@@ -51,7 +52,7 @@ fn upstream_sockets_are_replaced_after_2000_uses_and_no_reply_is_lost() {
         let total: u32 = ports.values().sum();
         assert_eq!(total, u32::from(QUERIES), "one sub-query per query");
         assert!(
-            ports.len() > 4,
+            ports.len() > UPSTREAM_SOCKETS,
             "{binary}: a socket was replaced by one on a new port: {ports:?}"
         );
         assert!(
