@@ -28,8 +28,12 @@ TARGETS = {
     "glommio-tcp": "gatherdns-glommio, 2×50 gathered, TCP",
     "smol-pin": "gatherdns-smol on one CPU (taskset), gathered, UDP",
     "glommio-pin": "gatherdns-glommio on one CPU (-cpus), gathered, UDP",
+    "dnsdist-t2": "dnsdist → Knot, UDP, dnsperf -T 2",
+    "smol-t2": "gatherdns-smol, gathered, UDP, dnsperf -T 2",
+    "glommio-t2": "gatherdns-glommio, gathered, UDP, dnsperf -T 2",
 }
 PINNED = ("smol-pin", "glommio-pin")
+TWO_THREADS = ("dnsdist-t2", "smol-t2", "glommio-t2")
 
 # The clusters phase: binary -> label, and the cluster counts; targets are "smol-c4" etc.
 BINARIES = {"smol": "gatherdns-smol", "glommio": "gatherdns-glommio"}
@@ -50,6 +54,8 @@ def phase_of(target: str) -> str:
         return "pinned"
     if target in CLUSTERED:
         return "clusters"
+    if target in TWO_THREADS:
+        return "sat2"
     return "sat"
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -208,6 +214,7 @@ def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> t
         # below an RSS seen earlier: the peak is the larger of the two.
         peak = max([int(hwm), int(start)] + [r.rss_kb_after for r in sat])
         cells += [f"{mib(start)} → {rounds}", mib(str(peak))]
+        facts["peak_kb"] = peak
     else:
         cells += ["—", "—"]
     facts["not_noerror"] = not_noerror
@@ -217,6 +224,81 @@ def row(target: str, runs: dict, memory: dict, full: int | None, rate: int) -> t
     facts["all_completed"] = sum(r.completed for r in all_runs)
     facts["empty_runs"] = sum(1 for r in all_runs if r.completed == 0)
     return cells, facts
+
+
+def per_extra_cluster(facts: dict, binary: str) -> float | None:
+    """CPU µs of one more cluster: (cost of the most clusters − cost of one) ÷ the difference."""
+    first, last = CLUSTER_COUNTS[0], CLUSTER_COUNTS[-1]
+    a = facts.get(f"{binary}-c{first}", {}).get("cpu_us")
+    b = facts.get(f"{binary}-c{last}", {}).get("cpu_us")
+    return (b - a) / (last - first) if a is not None and b is not None else None
+
+
+def goals(facts: dict, rate: str) -> list[str]:
+    """Each goal of the lean-path work that this run measures, with its figures and whether
+    it is met: every figure named must be there and within the goal."""
+
+    def get(target: str, key: str):
+        return facts.get(target, {}).get(key)
+
+    def line(text: str, figures: list[tuple[str, float | None]], ok, fmt: str) -> str:
+        shown = ", ".join(
+            f"{name} {format(v, fmt)}" if v is not None else f"{name} —" for name, v in figures
+        )
+        met = bool(figures) and all(v is not None and ok(v) for _, v in figures)
+        return f"- {text}: {shown} — **{'met' if met else 'not met'}**"
+
+    dnsdist_cpu = get("dnsdist", "cpu_us")
+    cpu_ratio = [
+        (label, get(b, "cpu_us") / dnsdist_cpu if get(b, "cpu_us") and dnsdist_cpu else None)
+        for b, label in BINARIES.items()
+    ]
+
+    def qps_ratio(a: str, b: str) -> float | None:
+        return get(a, "qps") / get(b, "qps") if get(a, "qps") and get(b, "qps") else None
+
+    qps = [(BINARIES[b], qps_ratio(b, "dnsdist")) for b in BINARIES] + [
+        (f"{BINARIES[b]} -T 2", qps_ratio(f"{b}-t2", "dnsdist-t2")) for b in BINARIES
+    ]
+    extra = [
+        (label, per_extra_cluster(facts, b) / dnsdist_cpu
+         if per_extra_cluster(facts, b) is not None and dnsdist_cpu else None)
+        for b, label in BINARIES.items()
+    ]
+    shapes = [("UDP", "glommio", "smol"), ("TCP", "glommio-tcp", "smol-tcp"),
+              ("-T 2", "glommio-t2", "smol-t2")]
+    shapes += [(f"{n} cl.", f"glommio-c{n}", f"smol-c{n}") for n in CLUSTER_COUNTS]
+    versus = [(name, qps_ratio(g, s)) for name, g, s in shapes if g in facts and s in facts]
+
+    def p50_added(target: str) -> float | None:
+        t, floor = get(target, "p50"), get("knot", "p50")
+        return t - floor if t is not None and floor is not None else None
+
+    dnsdist_added = p50_added("dnsdist")
+    latency = [
+        (label, p50_added(b) / dnsdist_added
+         if p50_added(b) is not None and dnsdist_added else None)
+        for b, label in BINARIES.items()
+    ]
+    rss = [(label, get(b, "peak_kb") / 1024 if get(b, "peak_kb") else None)
+           for b, label in BINARIES.items()]
+    lines = ["", "Goals of the lean path (issue 12) measured by this run:"]
+    lines.append(line("1. CPU per gathered query ÷ dnsdist's per forwarded query ≤ 1.5",
+                      cpu_ratio, lambda v: v <= 1.5, ".2f"))
+    lines.append(line("2. gathered qps ÷ dnsdist's ≥ 0.8", qps, lambda v: v >= 0.8, ".2f"))
+    lines.append(line("3. CPU per extra cluster ÷ dnsdist's per forwarded query ≤ 0.5",
+                      extra, lambda v: v <= 0.5, ".2f"))
+    if "glommio-pin" in facts:
+        lines.append(line("4a. pinned to one CPU, gatherdns-glommio ÷ gatherdns-smol qps ≥ 1.1",
+                          [("pinned", qps_ratio("glommio-pin", "smol-pin"))],
+                          lambda v: v >= 1.1, ".2f"))
+    lines.append(line("4b. gatherdns-glommio ÷ gatherdns-smol qps ≥ 1 in every shape",
+                      versus, lambda v: v >= 1.0, ".2f"))
+    lines.append(line(f"6. p50 latency added over Knot at {rate} qps ÷ dnsdist's ≤ 1.5",
+                      latency, lambda v: v <= 1.5, ".1f"))
+    lines.append(line("7. peak RSS under UDP saturation ≤ 20 MiB", rss,
+                      lambda v: v <= 20, ".1f"))
+    return lines
 
 
 def clusters_table(facts: dict) -> list[str]:
@@ -243,8 +325,8 @@ def clusters_table(facts: dict) -> list[str]:
             mark = "†" if f.get("short") or f.get("not_noerror") else ""
             partial = partial or bool(mark)
             cells.append(f"{cpu[n]:.1f}{mark} ({f['qps']:,.0f})" if cpu[n] is not None else "—")
-        if cpu[first] is not None and cpu[last] is not None:
-            extra = (cpu[last] - cpu[first]) / (last - first)
+        extra = per_extra_cluster(facts, binary)
+        if extra is not None:
             cells.append(f"{extra:.1f}")
             cells.append(f"{extra / dnsdist:.2f}" if dnsdist else "—")
         else:
@@ -362,6 +444,7 @@ def main() -> int:
         lines += clusters_table(facts)
     else:
         lines += ["", f"Clusters phase {clusters}."]
+    lines += goals(facts, k)
     problems, warnings = [], []
     for target, f in facts.items():
         if f["empty_runs"]:
@@ -375,7 +458,7 @@ def main() -> int:
             problems.append(short)
         elif f["short"]:
             warnings.append(short)
-    required = [t for t in TARGETS if t not in PINNED]
+    required = [t for t in TARGETS if t not in PINNED]  # the two-thread targets included
     if not pinned.startswith("skipped"):
         required += PINNED
     if not clusters.startswith("skipped"):
