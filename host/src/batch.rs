@@ -9,7 +9,7 @@ use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 
 /// Datagrams per system call. Enough to empty a busy socket in a few calls; small enough
@@ -72,14 +72,28 @@ impl Receiver {
         Ok(self.got.len())
     }
 
-    /// The datagrams of the last `recv`, as owned messages (a pending query must not pin the
-    /// batch's buffers).
-    pub fn messages(&self) -> impl Iterator<Item = (SocketAddr, Bytes)> + '_ {
-        self.got
+    /// Appends `first` (a datagram received apart, if any) and the datagrams of the last
+    /// `recv` to `out` as owned messages, copied into one buffer of their exact total size:
+    /// two allocations per batch rather than one per datagram, and slices of the messages
+    /// (a question name the core keeps) only count a reference. A pending query pins the
+    /// bytes of its batch only, never the batch's receive slots.
+    pub fn messages_into(
+        &self,
+        first: Option<(SocketAddr, &[u8])>,
+        out: &mut Vec<(SocketAddr, Bytes)>,
+    ) {
+        let rest = self
+            .got
             .iter()
             .zip(&self.slots)
-            .filter(|((_, len), _)| *len > 0)
-            .map(|((from, len), slot)| (*from, Bytes::copy_from_slice(&slot[..*len])))
+            .map(|(&(from, len), slot)| (from, &slot[..len]));
+        let datagrams = first.into_iter().chain(rest).filter(|(_, d)| !d.is_empty());
+        let total = datagrams.clone().map(|(_, d)| d.len()).sum();
+        let mut all = BytesMut::with_capacity(total);
+        for (from, datagram) in datagrams {
+            all.extend_from_slice(datagram);
+            out.push((from, all.split().freeze()));
+        }
     }
 }
 
@@ -167,7 +181,7 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..100 {
             match receiver.recv(&rx) {
-                Ok(_) => got.extend(receiver.messages()),
+                Ok(_) => receiver.messages_into(None, &mut got),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }

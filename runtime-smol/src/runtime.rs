@@ -120,7 +120,7 @@ impl HostUdp for Udp {
         out: &mut Vec<(SocketAddr, Bytes)>,
     ) -> io::Result<()> {
         self.io.read_with(|socket| buf.recv(socket)).await?;
-        out.extend(buf.messages());
+        buf.messages_into(None, out);
         Ok(())
     }
 
