@@ -3,6 +3,7 @@
 //! negative SOA, Extended DNS Errors for clusters that did not answer).
 
 use crate::answer::Answer;
+use crate::record_vecs::RecordVecs;
 use crate::routing::{rename_from_cluster, ClusterNames, Naming};
 use crate::wire::{ede, Ede, Name, NameArena, Rcode, Record, Rtype};
 
@@ -56,7 +57,12 @@ pub(crate) struct Merged {
 }
 
 /// Merges the parts, which come in configuration order; renamed names are built in `names`.
-pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut NameArena) -> Merged {
+pub(crate) fn merge(
+    q: &MergeQuery<'_>,
+    parts: &mut [Part<'_>],
+    names: &mut NameArena,
+    vecs: &mut RecordVecs,
+) -> Merged {
     let mut ede = Vec::new();
     if let Some(e) = missing_clusters_ede(parts) {
         ede.push(e);
@@ -97,39 +103,58 @@ pub(crate) fn merge(q: &MergeQuery<'_>, parts: &mut [Part<'_>], names: &mut Name
         };
     }
     // Only clusters whose RCODE agrees with the merged one contribute records, so a
-    // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer.
-    let contributing: Vec<[Vec<Record>; 3]> = parts
-        .iter_mut()
-        .filter_map(|part| match &mut part.outcome {
-            Outcome::Answered(reply) if reply.rcode == rcode => {
+    // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer. Each
+    // is renamed in place, then moved into the answer, its vectors given back.
+    let mut contributing = 0;
+    for part in parts.iter_mut() {
+        if let Outcome::Answered(reply) = &mut part.outcome {
+            if reply.rcode == rcode {
                 let sections = std::mem::take(&mut reply.sections);
-                let renamed = rename_reply(q, &part.cluster, part.subname, sections, names);
-                Some(renamed)
+                reply.sections = rename_reply(q, &part.cluster, part.subname, sections, names);
+                contributing += 1;
             }
-            _ => None,
-        })
-        .collect();
-    let total = |k: usize| contributing.iter().map(|s| s[k].len()).sum::<usize>();
+        }
+    }
+    let total = |k: usize| {
+        parts
+            .iter()
+            .map(|p| match &p.outcome {
+                Outcome::Answered(reply) if reply.rcode == rcode => reply.sections[k].len(),
+                _ => 0,
+            })
+            .sum::<usize>()
+    };
     let mut answer = Answer::empty(rcode, true);
     let mut unique = [
         Unique::new(q.seed, total(0)),
         Unique::new(q.seed, total(1)),
         Unique::new(q.seed, total(2)),
     ];
-    answer.answer.reserve(total(0));
-    answer.additional.reserve(total(2));
-    let several = contributing.len() > 1;
-    for [ans, auth, add] in contributing {
-        for r in ans {
+    answer.answer = vecs.take(total(0));
+    answer.authority = vecs.take(total(1));
+    answer.additional = vecs.take(total(2));
+    let several = contributing > 1;
+    for part in parts.iter_mut() {
+        let Outcome::Answered(reply) = &mut part.outcome else {
+            continue;
+        };
+        if reply.rcode != rcode {
+            continue;
+        }
+        let [mut ans, mut auth, mut add] = std::mem::take(&mut reply.sections);
+        for r in ans.drain(..) {
             unique[0].push(&mut answer.answer, r);
         }
-        for r in auth {
+        for r in auth.drain(..) {
             unique[1].push(&mut answer.authority, r);
         }
-        for r in add {
+        for r in add.drain(..) {
             if !unique[0].contains(&answer.answer, &r) {
                 unique[2].push(&mut answer.additional, r);
             }
+        }
+        for v in [ans, auth, add] {
+            vecs.give(v);
         }
         if several {
             answer

@@ -112,6 +112,7 @@ pub mod metrics;
 mod multicluster_gw;
 mod pending;
 mod policy;
+mod record_vecs;
 mod respond;
 mod routing;
 mod seeded;

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::distributed_domain::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
+use crate::record_vecs::RecordVecs;
 use crate::seeded::Seeded;
 use crate::transmit::{AttemptId, ClientAddr, SocketIndex, UpstreamTransport, UPSTREAM_SOCKETS};
 use crate::wire::{ClientQuery, Name, NameArena, Rtype};
@@ -95,6 +96,8 @@ pub(crate) struct Pending {
     /// Where the names of queries in flight are built (sub-query names, renamed records):
     /// one buffer, reused once the names of finished queries are gone.
     pub(crate) names: NameArena,
+    /// Where the record sections of queries in flight are taken from and go back to.
+    pub(crate) vecs: RecordVecs,
     /// Keys the hashes of records when merging clusters' answers.
     pub(crate) hash_seed: u64,
     /// Queries and attempts per configuration generation: a retired generation is dropped
@@ -120,6 +123,7 @@ impl Pending {
             attempts: HashMap::with_hasher(seeded.clone()),
             by_wire: HashMap::with_hasher(seeded),
             names: NameArena::default(),
+            vecs: RecordVecs::default(),
             hash_seed: word(8) ^ word(24).rotate_left(29),
             per_gen: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),

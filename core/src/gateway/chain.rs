@@ -122,6 +122,7 @@ impl Gateway {
             self.observe_stage(stage);
             self.reply_now(now, started, client, &query, Some(block), &answer, ede);
         }
+        self.pending.vecs.give_answer(answer);
     }
 }
 

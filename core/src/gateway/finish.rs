@@ -71,7 +71,8 @@ impl Gateway {
                     soa: &g.soa,
                     seed: self.pending.hash_seed,
                 };
-                let merged = gather::merge(&mq, &mut parts, &mut self.pending.names);
+                let pending = &mut self.pending;
+                let merged = gather::merge(&mq, &mut parts, &mut pending.names, &mut pending.vecs);
                 let (mut answer, ede) = (merged.answer, merged.ede);
                 if let (GatherSet::Multicluster(zone), Some(m)) = (set, &block.multicluster) {
                     m.finish(zone, &mut answer);
@@ -100,6 +101,7 @@ impl Gateway {
                     &ede,
                     ra,
                 );
+                self.pending.vecs.give_answer(answer);
             }
         }
     }

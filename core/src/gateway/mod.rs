@@ -321,7 +321,8 @@ impl Gateway {
             );
             return;
         }
-        let sections = match reply.sections() {
+        let vecs = &mut self.pending.vecs;
+        let sections = match reply.sections_into(|n| vecs.take(n)) {
             Ok(sections) => sections,
             Err(why) => {
                 self.stats.upstream_malformed += 1;

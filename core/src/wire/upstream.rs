@@ -83,13 +83,21 @@ impl UpstreamReply {
     /// Decodes answer, authority and additional, dropping OPT. Fails if any record is
     /// malformed or not of class IN.
     pub fn sections(&self) -> Result<[Vec<Record>; 3], &'static str> {
+        self.sections_into(Vec::with_capacity)
+    }
+
+    /// [`UpstreamReply::sections`], in vectors that `take` gives with room for N records.
+    pub(crate) fn sections_into(
+        &self,
+        mut take: impl FnMut(usize) -> Vec<Record>,
+    ) -> Result<[Vec<Record>; 3], &'static str> {
         let msg = &self.msg[..];
         let [_, an, ns, ar] = counts(msg);
         let mut out: [Vec<Record>; 3] = [
-            Vec::with_capacity(usize::from(an)),
-            Vec::with_capacity(usize::from(ns)),
+            take(usize::from(an)),
+            take(usize::from(ns)),
             // Less the OPT record, usually.
-            Vec::with_capacity(usize::from(ar.saturating_sub(1))),
+            take(usize::from(ar.saturating_sub(1))),
         ];
         // Compressed names are copied out once each; a reply rarely holds more of them
         // than its own size (and small blocks come from the allocator's fast path).
