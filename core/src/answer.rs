@@ -1,7 +1,13 @@
 //! The content of a reply before it is put on the wire: what zones, upstreams and the
 //! merge produce, and what the reply writer serialises.
 
+use smallvec::SmallVec;
+
 use crate::wire::{Name, NameError, Rcode, Record, SoaFields};
+
+/// [`Answer::sources`]: inline up to four clusters (an answer is moved by value, so it stays
+/// small; more clusters than that allocate).
+pub(crate) type Sources = SmallVec<[[usize; 2]; 4]>;
 
 /// RCODE, flags and the three record sections of a reply.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,7 +26,7 @@ pub struct Answer {
     /// configuration order, the end of its records in the answer and the additional section.
     /// Empty when the records have one source. A reply that does not fit takes records from
     /// the clusters in turn (`truncate.rs`); a change to the sections must keep or clear it.
-    pub(crate) sources: Vec<[usize; 2]>,
+    pub(crate) sources: Sources,
 }
 
 impl Answer {
@@ -32,7 +38,7 @@ impl Answer {
             answer: Vec::new(),
             authority: Vec::new(),
             additional: Vec::new(),
-            sources: Vec::new(),
+            sources: Sources::new(),
         }
     }
 }

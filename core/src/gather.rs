@@ -3,8 +3,8 @@
 //! negative SOA, Extended DNS Errors for clusters that did not answer).
 
 use crate::answer::Answer;
-use crate::record_vecs::RecordVecs;
 use crate::routing::{rename_from_cluster, ClusterNames, Naming};
+use crate::vec_pool::VecPool;
 use crate::wire::{ede, Ede, Name, NameArena, Rcode, Record, Rtype};
 
 /// A cluster's reply, as decoded at the boundary.
@@ -61,7 +61,7 @@ pub(crate) fn merge(
     q: &MergeQuery<'_>,
     parts: &mut [Part<'_>],
     names: &mut NameArena,
-    vecs: &mut RecordVecs,
+    vecs: &mut VecPool<Record>,
 ) -> Merged {
     let mut ede = Vec::new();
     if let Some(e) = missing_clusters_ede(parts) {

@@ -112,7 +112,6 @@ pub mod metrics;
 mod multicluster_gw;
 mod pending;
 mod policy;
-mod record_vecs;
 mod respond;
 mod routing;
 mod seeded;
@@ -121,6 +120,7 @@ mod timers;
 pub mod transmit;
 mod truncate;
 mod upstream_pool;
+mod vec_pool;
 pub mod wire;
 pub mod zone;
 

@@ -12,10 +12,14 @@ use rand_chacha::ChaCha20Rng;
 use crate::distributed_domain::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
-use crate::record_vecs::RecordVecs;
 use crate::seeded::Seeded;
 use crate::transmit::{AttemptId, ClientAddr, SocketIndex, UpstreamTransport, UPSTREAM_SOCKETS};
-use crate::wire::{ClientQuery, Name, NameArena, Rtype};
+use crate::vec_pool::VecPool;
+use crate::wire::{ClientQuery, Name, NameArena, Record, Rtype};
+
+/// Bytes of names per block: the names of about fifty gathered queries (a SPEC §1 query
+/// builds about 320), so that a new block is allocated once in that many queries.
+const NAMES_CHUNK: usize = 16 * 1024;
 
 /// What a client query is waiting for.
 pub(crate) enum Kind {
@@ -94,10 +98,13 @@ pub(crate) struct Pending {
     pub(crate) attempts: HashMap<AttemptId, Attempt, Seeded>,
     by_wire: HashMap<(SocketAddr, u16), AttemptId, Seeded>,
     /// Where the names of queries in flight are built (sub-query names, renamed records):
-    /// one buffer, reused once the names of finished queries are gone.
+    /// one buffer, reused once the names of finished queries are gone, else replaced by a
+    /// new block of `NAMES_CHUNK` bytes.
     pub(crate) names: NameArena,
     /// Where the record sections of queries in flight are taken from and go back to.
-    pub(crate) vecs: RecordVecs,
+    pub(crate) vecs: VecPool<Record>,
+    /// The same for the parts of gathered queries.
+    pub(crate) part_vecs: VecPool<Part>,
     /// Keys the hashes of records when merging clusters' answers.
     pub(crate) hash_seed: u64,
     /// Queries and attempts per configuration generation: a retired generation is dropped
@@ -122,8 +129,9 @@ impl Pending {
             queries: HashMap::with_hasher(seeded.clone()),
             attempts: HashMap::with_hasher(seeded.clone()),
             by_wire: HashMap::with_hasher(seeded),
-            names: NameArena::default(),
-            vecs: RecordVecs::default(),
+            names: NameArena::with_chunk(NAMES_CHUNK),
+            vecs: VecPool::default(),
+            part_vecs: VecPool::default(),
             hash_seed: word(8) ^ word(24).rotate_left(29),
             per_gen: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use smallvec::SmallVec;
+
 use crate::config::ServerBlock;
 use crate::transmit::ListenerId;
 use crate::wire::{Name, NameArena, NameError, Relative, Splice};
@@ -111,8 +113,8 @@ pub(crate) enum Naming {
 /// The clusters of a gathered query, each with the name to ask it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct GatherPlan {
-    /// (cluster index in configuration order, sub-query name).
-    pub(crate) targets: Vec<(usize, Name)>,
+    /// (cluster index in configuration order, sub-query name), inline for up to eight.
+    pub(crate) targets: SmallVec<[(usize, Name); 8]>,
     /// True if the query named one cluster's host and goes to that cluster only.
     pub(crate) prefixed: bool,
 }
@@ -169,7 +171,10 @@ pub(crate) fn plan_gather(
                     after,
                     suffix: clusters[index].names().suffix,
                 };
-                names.splice(&splice).ok().map(|n| vec![(index, n)])
+                names
+                    .splice(&splice)
+                    .ok()
+                    .map(|n| smallvec::smallvec![(index, n)])
             })
             .unwrap_or_default();
         return GatherPlan {

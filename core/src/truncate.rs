@@ -156,7 +156,7 @@ impl Spans {
             Some(&[a, d]) if a == answer.answer.len() && d == answer.additional.len() => {
                 answer.sources.clone()
             }
-            _ => vec![[answer.answer.len(), answer.additional.len()]],
+            _ => smallvec::smallvec![[answer.answer.len(), answer.additional.len()]],
         };
         let mut spans = Spans {
             answer: Vec::with_capacity(ends.len()),

@@ -7,6 +7,8 @@
 
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
 use super::Gateway;
 use crate::cache::parts::PartKey;
 use crate::distributed_domain::GatherSet;
@@ -18,8 +20,8 @@ use crate::wire::{ede, Ede, Record};
 /// How the parts of a finished gathered query make up its reply.
 #[derive(Debug, Default)]
 pub(super) struct Shaped {
-    /// Per part: its records are in the reply.
-    pub(super) include: Vec<bool>,
+    /// Per part: its records are in the reply (inline for up to eight parts).
+    pub(super) include: SmallVec<[bool; 8]>,
     /// The parts a stale part stood in for.
     pub(super) stale: Vec<usize>,
     /// EDE 3 naming the clusters whose stale part is in the reply.
@@ -113,7 +115,7 @@ impl Gateway {
         let (qtype, cd) = (q.query.qtype.to_int(), q.query.cd);
         let dnssec_ok = q.query.edns.is_some_and(|e| e.dnssec_ok);
         let all = |q: &Query| Shaped {
-            include: vec![true; q.parts.len()],
+            include: smallvec::smallvec![true; q.parts.len()],
             ..Shaped::default()
         };
         let Some(g) = self.blocks[q.block].gather_set_mut(set) else {
@@ -196,7 +198,7 @@ impl Gateway {
             }
         });
         Shaped {
-            include: selection.include,
+            include: SmallVec::from_vec(selection.include),
             stale: stale.into_iter().map(|(i, _)| i).collect(),
             ede,
         }

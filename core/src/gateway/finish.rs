@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
 use super::cached::Outgoing;
 use super::Gateway;
 use crate::answer::Answer;
@@ -51,7 +53,7 @@ impl Gateway {
                 let g = block
                     .gather_set(set)
                     .expect("gather queries belong to gather blocks");
-                let mut parts: Vec<gather::Part<'_>> = q
+                let mut parts: SmallVec<[gather::Part<'_>; 8]> = q
                     .parts
                     .iter_mut()
                     .zip(&shaped.include)
@@ -73,6 +75,8 @@ impl Gateway {
                 };
                 let pending = &mut self.pending;
                 let merged = gather::merge(&mq, &mut parts, &mut pending.names, &mut pending.vecs);
+                // The parts borrow the block's clusters, which `conclude` must not see borrowed.
+                drop(parts);
                 let (mut answer, ede) = (merged.answer, merged.ede);
                 if let (GatherSet::Multicluster(zone), Some(m)) = (set, &block.multicluster) {
                     m.finish(zone, &mut answer);
@@ -104,6 +108,7 @@ impl Gateway {
                 self.pending.vecs.give_answer(answer);
             }
         }
+        self.pending.part_vecs.give(q.parts);
     }
 
     /// Sends a reply of gatherdns's own (gathered, authoritative or refused), with RA=0:
@@ -203,7 +208,7 @@ fn proxied(outcome: Outcome, (aa, ra): (bool, bool)) -> (Answer, Vec<Ede>, bool)
                     answer,
                     authority,
                     additional,
-                    sources: Vec::new(),
+                    sources: Default::default(),
                 },
                 Vec::new(),
                 ra,

@@ -44,32 +44,29 @@ impl Gateway {
             return;
         }
         let deadline = now + g.timeout;
-        let parts: Vec<Part> = plan
-            .targets
-            .into_iter()
-            .map(|(cluster, subname)| {
-                let outcome = match g.clusters[cluster].source {
-                    Source::Zone(z) => {
-                        let a = b.zones[z].lookup(&subname, query.qtype);
-                        let sections = [a.answer, a.authority, a.additional];
-                        Some(Outcome::Answered(ClusterReply {
-                            rcode: a.rcode,
-                            sections,
-                        }))
-                    }
-                    Source::Forward(_) => None,
-                };
-                Part {
-                    cluster,
-                    subname,
-                    outcome,
-                    attempt: None,
-                    tries: 0,
-                    upstream: 0,
-                    flags: (false, false),
+        let mut parts = self.pending.part_vecs.take(plan.targets.len());
+        parts.extend(plan.targets.into_iter().map(|(cluster, subname)| {
+            let outcome = match g.clusters[cluster].source {
+                Source::Zone(z) => {
+                    let a = b.zones[z].lookup(&subname, query.qtype);
+                    let sections = [a.answer, a.authority, a.additional];
+                    Some(Outcome::Answered(ClusterReply {
+                        rcode: a.rcode,
+                        sections,
+                    }))
                 }
-            })
-            .collect();
+                Source::Forward(_) => None,
+            };
+            Part {
+                cluster,
+                subname,
+                outcome,
+                attempt: None,
+                tries: 0,
+                upstream: 0,
+                flags: (false, false),
+            }
+        }));
         let waiting = parts.iter().filter(|p| p.outcome.is_none()).count();
         let count = parts.len();
         let kind = Kind::Gather {
