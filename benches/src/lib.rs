@@ -158,11 +158,9 @@ pub struct Driver {
     query: Bytes,
     replies: [(SocketAddr, Bytes); 2],
     transport: ClientTransport,
-    /// Sub-queries answered in this round (upstream, socket, length of the reply), reused so
-    /// that the loop does not allocate it.
-    inbox: Vec<(SocketAddr, gatherdns_core::SocketIndex, usize)>,
-    /// The round's replies, back to back, before they are copied out as one batch.
-    received: Vec<u8>,
+    /// Sub-queries answered in this round (upstream, socket, canned reply, the sub-query's
+    /// ID), reused so that the loop does not allocate it.
+    inbox: Vec<(SocketAddr, gatherdns_core::SocketIndex, Bytes, [u8; 2])>,
 }
 
 /// Simulated time between two client queries: 10 µs, i.e. 100 000 queries per second. It only
@@ -206,7 +204,6 @@ impl Driver {
             ],
             transport,
             inbox: Vec::with_capacity(128),
-            received: Vec::with_capacity(64 * 1024),
         }
     }
 
@@ -233,22 +230,21 @@ impl Driver {
                     } else {
                         &self.replies[1].1
                     };
-                    // The runtime receives a batch into one buffer of its own (see
-                    // `gatherdns_host::batch`): one copy into one allocation, as here.
-                    let at = self.received.len();
-                    self.received.extend_from_slice(canned);
-                    self.received[at..at + 2].copy_from_slice(&t.payload[..2]);
-                    self.inbox.push((addr, socket, canned.len()));
+                    let id = [t.payload[0], t.payload[1]];
+                    self.inbox.push((addr, socket, canned.clone(), id));
                 }
                 Destination::Client(_) => replied += t.payload.len(),
                 Destination::Connection(_) => unreachable!("gathered sub-queries go over UDP"),
             }
         }
-        let mut batch = BytesMut::with_capacity(self.received.len());
-        batch.extend_from_slice(&self.received);
-        self.received.clear();
-        for (addr, socket, len) in self.inbox.drain(..) {
-            let reply = batch.split_to(len).freeze();
+        // The runtime receives a batch into one buffer of its own (see
+        // `gatherdns_host::batch`): one copy into one allocation, as here.
+        let total = self.inbox.iter().map(|(_, _, canned, _)| canned.len()).sum();
+        let mut batch = BytesMut::with_capacity(total);
+        for (addr, socket, canned, id) in self.inbox.drain(..) {
+            batch.extend_from_slice(&canned);
+            batch[..2].copy_from_slice(&id);
+            let reply = batch.split().freeze();
             self.gateway
                 .handle_upstream_message(self.now, addr, socket, reply);
         }
