@@ -239,7 +239,11 @@ impl Driver {
         }
         // The runtime receives a batch into one buffer of its own (see
         // `gatherdns_host::batch`): one copy into one allocation, as here.
-        let total = self.inbox.iter().map(|(_, _, canned, _)| canned.len()).sum();
+        let total = self
+            .inbox
+            .iter()
+            .map(|(_, _, canned, _)| canned.len())
+            .sum();
         let mut batch = BytesMut::with_capacity(total);
         for (addr, socket, canned, id) in self.inbox.drain(..) {
             batch.extend_from_slice(&canned);

@@ -167,19 +167,17 @@ pub(crate) struct Udp {
     sender: RefCell<batch::Sender>,
 }
 
-/// Room for the datagram glommio waits for (as large as a batch slot: queries and replies to
-/// our EDNS size fit, a larger one arrives cut and is the malformed message it then is), and
-/// for the batch that follows it.
+/// Room for the datagram glommio waits for, as large as a batch slot: queries and replies to
+/// our EDNS size fit, a larger one arrives cut and is the malformed message it then is. (The
+/// batch that follows it goes into the thread's shared receiver.)
 pub(crate) struct RecvBuf {
     first: Vec<u8>,
-    rest: batch::Receiver,
 }
 
 impl Default for RecvBuf {
     fn default() -> RecvBuf {
         RecvBuf {
             first: vec![0u8; 4096],
-            rest: batch::Receiver::new(),
         }
     }
 }
@@ -204,9 +202,8 @@ impl HostUdp for Udp {
             .await
             .map_err(io::Error::from)?;
         // What arrived meanwhile, without waiting: under load, one wake takes a batch. A
-        // failed `recv` (nothing waiting, mostly) leaves no datagrams of its own behind.
-        let _ = buf.rest.recv(&self.now);
-        buf.rest.messages_into(Some((from, &buf.first[..len])), out);
+        // failed receive (nothing waiting, mostly) still hands over the first datagram.
+        let _ = batch::recv_into(&self.now, Some((from, &buf.first[..len])), out);
         Ok(())
     }
 

@@ -112,16 +112,14 @@ impl Udp {
 }
 
 impl HostUdp for Udp {
-    type RecvBuf = batch::Receiver;
+    /// Nothing of its own: the batch is received into the thread's shared receiver.
+    type RecvBuf = ();
 
-    async fn recv(
-        &self,
-        buf: &mut batch::Receiver,
-        out: &mut Vec<(SocketAddr, Bytes)>,
-    ) -> io::Result<()> {
-        self.io.read_with(|socket| buf.recv(socket)).await?;
-        buf.messages_into(None, out);
-        Ok(())
+    async fn recv(&self, _buf: &mut (), out: &mut Vec<(SocketAddr, Bytes)>) -> io::Result<()> {
+        self.io
+            .read_with(|socket| batch::recv_into(socket, None, out))
+            .await
+            .map(drop)
     }
 
     fn try_send<'a>(
