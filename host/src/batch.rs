@@ -250,6 +250,8 @@ mod tests {
         }
         let got: Vec<&[u8]> = out.iter().map(|(_, m)| &m[..]).collect();
         assert_eq!(got, [&b"one"[..], &b"two"[..]]);
-        assert!(out.iter().all(|(from, _)| *from == tx.local_addr().unwrap()));
+        assert!(out
+            .iter()
+            .all(|(from, _)| *from == tx.local_addr().unwrap()));
     }
 }
