@@ -106,33 +106,24 @@ pub(crate) fn merge(
     // cluster's NXDOMAIN chain cannot leak into another cluster's positive answer. Each
     // is renamed in place, then moved into the answer, its vectors given back.
     let mut contributing = 0;
+    let mut totals = [0usize; 3];
     for part in parts.iter_mut() {
         if let Outcome::Answered(reply) = &mut part.outcome {
             if reply.rcode == rcode {
                 let sections = std::mem::take(&mut reply.sections);
                 reply.sections = rename_reply(q, &part.cluster, part.subname, sections, names);
+                for (total, section) in totals.iter_mut().zip(&reply.sections) {
+                    *total += section.len();
+                }
                 contributing += 1;
             }
         }
     }
-    let total = |k: usize| {
-        parts
-            .iter()
-            .map(|p| match &p.outcome {
-                Outcome::Answered(reply) if reply.rcode == rcode => reply.sections[k].len(),
-                _ => 0,
-            })
-            .sum::<usize>()
-    };
     let mut answer = Answer::empty(rcode, true);
-    let mut unique = [
-        Unique::new(q.seed, total(0)),
-        Unique::new(q.seed, total(1)),
-        Unique::new(q.seed, total(2)),
-    ];
-    answer.answer = vecs.take(total(0));
-    answer.authority = vecs.take(total(1));
-    answer.additional = vecs.take(total(2));
+    let mut unique = totals.map(|total| Unique::new(q.seed, total));
+    answer.answer = vecs.take(totals[0]);
+    answer.authority = vecs.take(totals[1]);
+    answer.additional = vecs.take(totals[2]);
     let several = contributing > 1;
     for part in parts.iter_mut() {
         let Outcome::Answered(reply) = &mut part.outcome else {
