@@ -5,6 +5,7 @@
 //! waits in a task of its own, both bounded in number and time.
 
 use std::cell::Cell;
+use std::cmp::Reverse;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -148,8 +149,14 @@ impl<R: Runtime> Outbox<R> {
         failed: &mut Vec<(AttemptId, UpstreamFailure)>,
     ) {
         failed.append(&mut self.failed);
-        // Each socket's datagrams together, in their order (the sort is stable).
-        self.queued.sort_by_key(|q| Rc::as_ptr(&q.socket) as usize);
+        // Each socket's datagrams together, and on it those to one peer, longest first: alike
+        // datagrams (sub-queries for one name, replies to a client that asked it again) then
+        // follow each other and go out as one GSO send (`batch::Sender`). Datagrams to one peer
+        // may leave out of order: UDP never promised otherwise.
+        self.queued.sort_by_key(|q| {
+            let socket = Rc::as_ptr(&q.socket) as usize;
+            (socket, q.to, Reverse(q.payload.len()))
+        });
         for run in self
             .queued
             .chunk_by(|a, b| Rc::ptr_eq(&a.socket, &b.socket))
