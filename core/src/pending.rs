@@ -13,6 +13,7 @@ use crate::distributed_domain::GatherSet;
 use crate::gather::Outcome;
 use crate::generation::Ref;
 use crate::seeded::Seeded;
+use crate::timers::TimerKey;
 use crate::transmit::{AttemptId, ClientAddr, SocketIndex, UpstreamTransport, UPSTREAM_SOCKETS};
 use crate::vec_pool::VecPool;
 use crate::wire::{ClientQuery, Name, NameArena, Record, Rtype};
@@ -209,6 +210,16 @@ impl Pending {
     /// The attempt a reply from `addr` with `dns_id` belongs to.
     pub(crate) fn match_reply(&self, addr: SocketAddr, dns_id: u16) -> Option<AttemptId> {
         self.by_wire.get(&(addr, dns_id)).copied()
+    }
+
+    /// Whether the owner of a query or attempt deadline is still in flight; `None` for the
+    /// other kinds of deadline, which are not ours.
+    pub(crate) fn owns(&self, key: &TimerKey) -> Option<bool> {
+        match key {
+            TimerKey::Query(q) => Some(self.queries.contains_key(q)),
+            TimerKey::Attempt(a) => Some(self.attempts.contains_key(a)),
+            _ => None,
+        }
     }
 
     pub(crate) fn remove_attempt(&mut self, id: AttemptId) -> Option<Attempt> {

@@ -429,8 +429,7 @@ impl Gateway {
         let pools = &self.pools;
         let conns = &self.conn_deadlines;
         self.timers.prune(|at, k| match k {
-            TimerKey::Query(q) => pending.queries.contains_key(q),
-            TimerKey::Attempt(a) => pending.attempts.contains_key(a),
+            TimerKey::Query(_) | TimerKey::Attempt(_) => pending.owns(k) == Some(true),
             TimerKey::Probe { pool, upstream } => pools
                 .get(*pool)
                 .is_some_and(|p| p.upstreams[*upstream].down),
@@ -438,6 +437,21 @@ impl Gateway {
             TimerKey::Loop(block) => loops.contains(block),
         });
         self.release_retired();
+    }
+
+    /// Sets the deadline of a query or an attempt, and compacts the timers when the
+    /// deadlines of finished ones outnumber those in flight (`timers.rs`): memory follows the
+    /// queries in flight, not the rate times the timeout.
+    pub(crate) fn add_deadline(&mut self, at: Instant, key: TimerKey) {
+        self.timers.insert(at, key);
+        let pending = &self.pending;
+        if self
+            .timers
+            .needs_compacting(pending.queries.len() + pending.attempts.len())
+        {
+            self.timers
+                .compact(|key| pending.owns(&key).unwrap_or(true));
+        }
     }
 
     /// Forgets an attempt and gives back its place in its pool (probes hold none).

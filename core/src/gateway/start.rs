@@ -86,7 +86,7 @@ impl Gateway {
             self.finish(now, key);
             return;
         }
-        self.timers.insert(deadline, TimerKey::Query(key));
+        self.add_deadline(deadline, TimerKey::Query(key));
         for part in 0..count {
             // A part that fails at once (its cluster is down) may finish the query.
             let Some(q) = self.pending.queries.get(&key) else {
@@ -241,8 +241,7 @@ impl Gateway {
         };
         let payload = write_query(&mut self.scratch, &sub);
         self.stats.upstream_attempts += 1;
-        self.timers
-            .insert(now + timeout, TimerKey::Attempt(attempt));
+        self.add_deadline(now + timeout, TimerKey::Attempt(attempt));
         self.send_upstream(now, attempt, addr, transport, payload);
     }
 
