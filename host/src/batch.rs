@@ -154,8 +154,9 @@ const _: () = assert!(BATCH * GSO_SEGMENT_MAX < 65_000 && BATCH <= 64);
 /// Datagrams that follow each other to one destination with one length (the last of them may
 /// be shorter) go out as one GSO send (`UDP_SEGMENT`): the kernel takes them through its
 /// stack once and cuts them into datagrams at the end. On loopback that costs a third of the
-/// CPU of sending them one by one in a `sendmmsg`, receiver's side included (a batch of 32
-/// 60-byte datagrams: 1.2 µs per datagram for the whole machine against 3.5 µs). A gathered
+/// CPU of sending them one by one in a `sendmmsg`, receiver's side included (batches of 32
+/// 60-byte datagrams: 1.3–1.5 µs per datagram for the whole machine against 3.7–4.3 µs,
+/// `host/examples/gso_cost.rs`). A gathered
 /// query's sub-queries to one cluster are alike when many clients ask one name, as are the
 /// replies to a client that asks it many times (a node's DNS cache, a load generator).
 pub struct Sender {
@@ -183,6 +184,15 @@ impl Sender {
             gso_header: MultiHeaders::preallocate(1, Some(nix::cmsg_space!(u16))),
             addrs: Vec::with_capacity(BATCH),
             gso: true,
+        }
+    }
+
+    /// A sender that never tries GSO: one datagram per message of a `sendmmsg` (to measure
+    /// what GSO saves, `host/examples/gso_cost.rs`).
+    pub fn one_by_one() -> Sender {
+        Sender {
+            gso: false,
+            ..Sender::new()
         }
     }
 
