@@ -156,9 +156,9 @@ const _: () = assert!(BATCH * GSO_SEGMENT_MAX < 65_000 && BATCH <= 64);
 /// stack once and cuts them into datagrams at the end. On loopback that costs a third of the
 /// CPU of sending them one by one in a `sendmmsg`, receiver's side included (batches of 32
 /// 60-byte datagrams: 1.3–1.5 µs per datagram for the whole machine against 3.7–4.3 µs,
-/// `host/examples/gso_cost.rs`). A gathered
-/// query's sub-queries to one cluster are alike when many clients ask one name, as are the
-/// replies to a client that asks it many times (a node's DNS cache, a load generator).
+/// `host/examples/gso_cost.rs`). A gathered query's sub-queries to one cluster are alike when
+/// many clients ask one name, as are the replies to a client that asks it many times (a
+/// node's DNS cache, a load generator).
 pub struct Sender {
     headers: MultiHeaders<SockaddrStorage>,
     /// One message, with room for the `UDP_SEGMENT` control message.
