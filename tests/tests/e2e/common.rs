@@ -154,3 +154,28 @@ pub(crate) fn check_demo_answers(server: std::net::SocketAddr) {
         );
     }
 }
+
+/// Waits on `socket` for one reply to each query of `ids` (the socket's read timeout bounds
+/// each wait) and returns them in the order they came; fails, naming `who`, on a missing
+/// reply, a second reply to one query, or a reply to a query not asked.
+pub(crate) fn one_reply_each(
+    socket: &std::net::UdpSocket,
+    ids: impl IntoIterator<Item = u16>,
+    who: &str,
+) -> Vec<Reply> {
+    let mut waiting: std::collections::BTreeSet<u16> = ids.into_iter().collect();
+    let mut replies = Vec::with_capacity(waiting.len());
+    let mut buf = vec![0u8; 65535];
+    while !waiting.is_empty() {
+        let (len, _) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{who}: no reply to the queries {waiting:?}: {e}"));
+        let reply = Reply::parse(&buf[..len]);
+        assert!(
+            waiting.remove(&reply.id),
+            "{who}: a second reply, or one to a query not asked: {reply:#?}"
+        );
+        replies.push(reply);
+    }
+    replies
+}

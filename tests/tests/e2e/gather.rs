@@ -49,20 +49,13 @@ fn a_burst_from_one_client_gets_every_reply_whole() {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         let edns_of = |id: u16| (id % 3 != 0).then_some((1232, false));
-        let mut buf = vec![0u8; 65535];
         for round in 0..4u16 {
             let ids: Vec<u16> = (0..64).map(|i| 1000 + round * 64 + i).collect();
             for &id in &ids {
                 let query = query(SRV_QNAME, Rtype::SRV, edns_of(id), id);
                 socket.send_to(&query.build(), server.addr()).expect("send");
             }
-            let mut waiting: std::collections::BTreeSet<u16> = ids.into_iter().collect();
-            while !waiting.is_empty() {
-                let (len, _) = socket.recv_from(&mut buf).unwrap_or_else(|e| {
-                    panic!("{binary}: no reply for {} queries: {e}", waiting.len())
-                });
-                let reply = Reply::parse(&buf[..len]);
-                assert!(waiting.remove(&reply.id), "{binary}: {reply:#?}");
+            for reply in one_reply_each(&socket, ids, binary) {
                 assert_spec_srv(&reply, SRV_QNAME, edns_of(reply.id));
             }
         }

@@ -2,7 +2,6 @@
 //! does) instead of opening one per attempt: a fake upstream counts the connections it
 //! accepts. An upstream that closes after every reply is still fully answered.
 
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,27 +132,21 @@ fn burst(server: SocketAddr, clients: u16, per_client: u16) {
                 socket
                     .set_read_timeout(Some(Duration::from_secs(5)))
                     .expect("timeout");
-                let mut waiting = BTreeSet::new();
+                let mut ids = Vec::new();
                 for i in 0..per_client {
                     let id = client * 1000 + i;
                     let name = format!("host-{id}.cluster-x.local.");
                     let query = QuerySpec::new(&name, Rtype::A).id(id).build();
                     socket.send_to(&query, server).expect("send");
-                    waiting.insert(id);
+                    ids.push(id);
                 }
-                let mut buf = vec![0u8; 65535];
-                while !waiting.is_empty() {
-                    let (len, _) = socket
-                        .recv_from(&mut buf)
-                        .unwrap_or_else(|e| panic!("replies missing for {waiting:?}: {e}"));
-                    let reply = Reply::parse(&buf[..len]);
+                for reply in one_reply_each(&socket, ids, "the client") {
                     assert_eq!(reply.rcode, "NOERROR", "{reply:#?}");
                     assert_eq!(reply.answer.len(), 1, "{reply:#?}");
                     assert_eq!(
                         reply.question,
                         vec![format!("host-{}.cluster-x.local A", reply.id)]
                     );
-                    assert!(waiting.remove(&reply.id), "a second reply: {reply:#?}");
                 }
             })
         })
